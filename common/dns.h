@@ -3,12 +3,12 @@
 #ifndef PK_DNS_H
 #define PK_DNS_H
 
-#define DNS_HEADER_LEN 12    /* RFC 1035 4.1.1 */
-#define DNS_NAME_MAX 255     /* RFC 1035 2.3.4: a name on the wire, length octets included */
-#define DNS_LABEL_MAX 63     /* RFC 1035 2.3.4 */
-#define DNS_UDP_MIN 512      /* RFC 1035 4.2.1: the payload every client accepts */
+#define DNS_HEADER_LEN 12     /* RFC 1035 4.1.1 */
+#define DNS_NAME_MAX 255      /* RFC 1035 2.3.4: a name on the wire, length octets included */
+#define DNS_LABEL_MAX 63      /* RFC 1035 2.3.4 */
+#define DNS_UDP_MIN 512       /* RFC 1035 4.2.1: the payload every client accepts */
 #define DNS_EDNS_DEFAULT 1232 /* DNS Flag Day 2020: a payload that avoids fragmentation */
-#define DNS_TCP_MAX 65535    /* RFC 1035 4.2.2: two-byte length prefix */
+#define DNS_TCP_MAX 65535     /* RFC 1035 4.2.2: two-byte length prefix */
 
 /* Header flag bits, RFC 1035 4.1.1 and RFC 4035 3.2. */
 #define DNS_FLAG_QR 0x8000u

@@ -24,8 +24,7 @@ int dns_reply_formerr(const uint8_t *query, size_t len, uint8_t *out, size_t cap
 
 /* Builds an empty reply with TC set (RFC 1035 4.2.1), telling a UDP client to retry over TCP;
  * `rcode` and flags come from the full answer's header `answer_flags`. */
-int dns_reply_truncated(const struct dns_query *q, uint16_t answer_flags, uint8_t *out,
-                        size_t cap);
+int dns_reply_truncated(const struct dns_query *q, uint16_t answer_flags, uint8_t *out, size_t cap);
 
 /* True for id.server, hostname.bind, version.server and version.bind in class CH with type
  * TXT or ANY (RFC 4892). */

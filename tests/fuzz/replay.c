@@ -10,8 +10,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int replay_file(const char *path)
-{
+static int replay_file(const char *path) {
     FILE *f = fopen(path, "rb");
     uint8_t *buf;
     long size;
@@ -37,8 +36,7 @@ static int replay_file(const char *path)
     return 0;
 }
 
-static int replay_path(const char *path, size_t *count)
-{
+static int replay_path(const char *path, size_t *count) {
     struct stat st;
     DIR *dir;
     struct dirent *de;
@@ -70,8 +68,7 @@ static int replay_path(const char *path, size_t *count)
     return rc;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     size_t count = 0;
     int rc = 0;
 

@@ -53,7 +53,8 @@ struct unit_test {
     unit_fn fn;
 };
 
-#define UNIT(fn) {#fn, fn}
+#define UNIT(fn)                                                                                   \
+    { #fn, fn }
 
 /* Runs every test in `tests` (count `n`); returns 0 when all passed, 1 otherwise. */
 int unit_run(const char *suite, const struct unit_test *tests, size_t n);
