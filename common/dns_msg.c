@@ -5,15 +5,18 @@
 
 #include "dns_name.h"
 
-static uint16_t dns_msg_u16(const uint8_t *p) {
+static uint16_t dns_msg_u16(const uint8_t *p)
+{
     return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-static uint32_t dns_msg_u32(const uint8_t *p) {
+static uint32_t dns_msg_u32(const uint8_t *p)
+{
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int dns_msg_header(const uint8_t *msg, size_t len, struct dns_header *h) {
+int dns_msg_header(const uint8_t *msg, size_t len, struct dns_header *h)
+{
     if (len < DNS_HEADER_LEN) {
         return -EBADMSG;
     }
@@ -26,7 +29,8 @@ int dns_msg_header(const uint8_t *msg, size_t len, struct dns_header *h) {
     return 0;
 }
 
-int dns_msg_question(const uint8_t *msg, size_t len, size_t *pos, struct dns_question *q) {
+int dns_msg_question(const uint8_t *msg, size_t len, size_t *pos, struct dns_question *q)
+{
     size_t at = *pos;
 
     if (dns_name_read(msg, len, &at, q->name, &q->name_len) != 0) {
@@ -44,7 +48,8 @@ int dns_msg_question(const uint8_t *msg, size_t len, size_t *pos, struct dns_que
 /* The fixed part after the owner name: TYPE, CLASS, TTL, RDLENGTH (RFC 1035 4.1.3). */
 #define DNS_RR_FIXED_LEN 10
 
-static int dns_msg_rr_fixed(const uint8_t *msg, size_t len, size_t at, struct dns_rr *rr) {
+static int dns_msg_rr_fixed(const uint8_t *msg, size_t len, size_t at, struct dns_rr *rr)
+{
     if (len - at < DNS_RR_FIXED_LEN) {
         return -EBADMSG;
     }
@@ -60,7 +65,8 @@ static int dns_msg_rr_fixed(const uint8_t *msg, size_t len, size_t at, struct dn
     return 0;
 }
 
-int dns_msg_rr(const uint8_t *msg, size_t len, size_t *pos, struct dns_rr *rr) {
+int dns_msg_rr(const uint8_t *msg, size_t len, size_t *pos, struct dns_rr *rr)
+{
     size_t at = *pos;
 
     if (dns_name_read(msg, len, &at, rr->name, &rr->name_len) != 0 ||
@@ -71,7 +77,8 @@ int dns_msg_rr(const uint8_t *msg, size_t len, size_t *pos, struct dns_rr *rr) {
     return 0;
 }
 
-int dns_msg_skip_rr(const uint8_t *msg, size_t len, size_t *pos) {
+int dns_msg_skip_rr(const uint8_t *msg, size_t len, size_t *pos)
+{
     size_t at = *pos;
     struct dns_rr rr;
 
@@ -82,7 +89,8 @@ int dns_msg_skip_rr(const uint8_t *msg, size_t len, size_t *pos) {
     return 0;
 }
 
-uint16_t dns_msg_find_ede(const uint8_t *rdata, size_t rdlength) {
+uint16_t dns_msg_find_ede(const uint8_t *rdata, size_t rdlength)
+{
     size_t at = 0;
 
     /* RFC 6891 6.1.2: OPTION-CODE, OPTION-LENGTH, data; RFC 8914 2: INFO-CODE first. */
@@ -102,11 +110,13 @@ uint16_t dns_msg_find_ede(const uint8_t *rdata, size_t rdlength) {
 }
 
 /* Reads an OPT record (RFC 6891 6.1.2) whose fixed part is in rr: owner must be the root. */
-static int dns_msg_opt_ok(const struct dns_rr *rr) {
+static int dns_msg_opt_ok(const struct dns_rr *rr)
+{
     return rr->name_len == 1 && rr->name[0] == 0;
 }
 
-int dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *out) {
+int dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *out)
+{
     size_t pos = DNS_HEADER_LEN;
     struct dns_rr rr;
 
@@ -150,7 +160,8 @@ int dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *out) {
     return 0;
 }
 
-static void dns_msg_note_ttl(struct dns_response *out, const struct dns_rr *rr) {
+static void dns_msg_note_ttl(struct dns_response *out, const struct dns_rr *rr)
+{
     if (out->n_ttl < DNS_MSG_MAX_TTLS) {
         out->ttl_offsets[out->n_ttl] = (uint16_t)rr->ttl_pos;
     }
@@ -161,8 +172,8 @@ static void dns_msg_note_ttl(struct dns_response *out, const struct dns_rr *rr) 
 }
 
 /* RFC 1035 3.3.13: MNAME, RNAME, then SERIAL REFRESH RETRY EXPIRE MINIMUM. */
-static void dns_msg_note_soa(const uint8_t *msg, struct dns_response *out,
-                             const struct dns_rr *rr) {
+static void dns_msg_note_soa(const uint8_t *msg, struct dns_response *out, const struct dns_rr *rr)
+{
     size_t at = rr->rdata_pos;
     size_t end = rr->rdata_pos + rr->rdlength;
 
@@ -175,7 +186,8 @@ static void dns_msg_note_soa(const uint8_t *msg, struct dns_response *out,
     out->soa_minimum = dns_msg_u32(msg + at + 16);
 }
 
-int dns_msg_scan_response(const uint8_t *msg, size_t len, struct dns_response *out) {
+int dns_msg_scan_response(const uint8_t *msg, size_t len, struct dns_response *out)
+{
     size_t pos = DNS_HEADER_LEN;
     struct dns_rr rr;
     unsigned records;

@@ -69,11 +69,13 @@ struct dns_response {
     size_t opt_end;
 };
 
-static inline unsigned dns_msg_rcode(const struct dns_header *h) {
+static inline unsigned dns_msg_rcode(const struct dns_header *h)
+{
     return h->flags & DNS_RCODE_MASK;
 }
 
-static inline unsigned dns_msg_opcode(const struct dns_header *h) {
+static inline unsigned dns_msg_opcode(const struct dns_header *h)
+{
     return (h->flags & DNS_OPCODE_MASK) >> DNS_OPCODE_SHIFT;
 }
 

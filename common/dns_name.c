@@ -7,11 +7,13 @@
 #define DNS_LABEL_TYPE_MASK 0xc0u
 #define DNS_LABEL_POINTER 0xc0u
 
-static uint8_t dns_name_lower_octet(uint8_t c) {
+static uint8_t dns_name_lower_octet(uint8_t c)
+{
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
-int dns_name_read(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out, size_t *out_len) {
+int dns_name_read(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out, size_t *out_len)
+{
     size_t at = *pos;
     size_t limit = *pos; /* a pointer must land strictly before this */
     size_t end = 0;      /* where the name ends at *pos; 0 until the first pointer */
@@ -64,7 +66,8 @@ int dns_name_read(const uint8_t *msg, size_t len, size_t *pos, uint8_t *out, siz
     return 0;
 }
 
-static int dns_name_text_octet(const char **text, uint8_t *out) {
+static int dns_name_text_octet(const char **text, uint8_t *out)
+{
     const char *s = *text;
 
     if (*s != '\\') {
@@ -93,7 +96,8 @@ static int dns_name_text_octet(const char **text, uint8_t *out) {
     return 0;
 }
 
-int dns_name_from_text(const char *text, uint8_t *out, size_t *out_len) {
+int dns_name_from_text(const char *text, uint8_t *out, size_t *out_len)
+{
     size_t written = 0;
 
     if (strcmp(text, ".") == 0) {
@@ -131,12 +135,14 @@ int dns_name_from_text(const char *text, uint8_t *out, size_t *out_len) {
     return 0;
 }
 
-static bool dns_name_plain_octet(uint8_t c) {
+static bool dns_name_plain_octet(uint8_t c)
+{
     return c > 0x20 && c < 0x7f && c != '.' && c != '\\' && c != '"' && c != ';' && c != '(' &&
            c != ')';
 }
 
-int dns_name_to_text(const uint8_t *name, size_t len, char *out, size_t cap) {
+int dns_name_to_text(const uint8_t *name, size_t len, char *out, size_t cap)
+{
     size_t at = 0, n = 0;
 
     if (cap == 0) {
@@ -179,7 +185,8 @@ int dns_name_to_text(const uint8_t *name, size_t len, char *out, size_t cap) {
     return (int)n;
 }
 
-bool dns_name_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+bool dns_name_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
     if (a_len != b_len) {
         return false;
     }
@@ -193,13 +200,15 @@ bool dns_name_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_l
     return true;
 }
 
-void dns_name_lower(uint8_t *name, size_t len) {
+void dns_name_lower(uint8_t *name, size_t len)
+{
     for (size_t i = 0; i < len; i++) {
         name[i] = dns_name_lower_octet(name[i]);
     }
 }
 
-unsigned dns_name_label_count(const uint8_t *name, size_t len) {
+unsigned dns_name_label_count(const uint8_t *name, size_t len)
+{
     unsigned count = 0;
 
     for (size_t at = 0; at < len && name[at] != 0; at += 1u + name[at]) {
@@ -209,7 +218,8 @@ unsigned dns_name_label_count(const uint8_t *name, size_t len) {
 }
 
 int dns_name_label_from_end(const uint8_t *name, size_t len, unsigned idx, const uint8_t **label,
-                            size_t *label_len) {
+                            size_t *label_len)
+{
     unsigned count = dns_name_label_count(name, len);
     size_t at = 0;
 
@@ -224,7 +234,8 @@ int dns_name_label_from_end(const uint8_t *name, size_t len, unsigned idx, const
     return 0;
 }
 
-bool dns_name_is_under(const uint8_t *name, size_t len, const uint8_t *zone, size_t zone_len) {
+bool dns_name_is_under(const uint8_t *name, size_t len, const uint8_t *zone, size_t zone_len)
+{
     size_t at = 0;
 
     if (zone_len > len) {

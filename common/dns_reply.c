@@ -8,14 +8,16 @@
 
 /* The flags every reply of ours carries: QR, the query's opcode and RD, and RA since all our
  * daemons recurse or forward. */
-static uint16_t dns_reply_flags(const struct dns_header *query, uint16_t rcode) {
+static uint16_t dns_reply_flags(const struct dns_header *query, uint16_t rcode)
+{
     return (uint16_t)(DNS_FLAG_QR | DNS_FLAG_RA |
                       (query->flags & (DNS_OPCODE_MASK | DNS_FLAG_RD | DNS_FLAG_CD)) |
                       (rcode & DNS_RCODE_MASK));
 }
 
 static void dns_reply_start(struct dns_writer *w, const struct dns_query *q, uint16_t flags,
-                            uint16_t ancount) {
+                            uint16_t ancount)
+{
     struct dns_header h = {
         .id = q->hdr.id,
         .flags = flags,
@@ -28,7 +30,8 @@ static void dns_reply_start(struct dns_writer *w, const struct dns_query *q, uin
 }
 
 int dns_reply_error(const struct dns_query *q, uint16_t rcode, uint16_t ede_code,
-                    const char *ede_text, uint8_t *out, size_t cap) {
+                    const char *ede_text, uint8_t *out, size_t cap)
+{
     struct dns_writer w;
 
     dns_writer_init(&w, out, cap);
@@ -39,7 +42,8 @@ int dns_reply_error(const struct dns_query *q, uint16_t rcode, uint16_t ede_code
     return dns_writer_finish(&w);
 }
 
-int dns_reply_formerr(const uint8_t *query, size_t len, uint8_t *out, size_t cap) {
+int dns_reply_formerr(const uint8_t *query, size_t len, uint8_t *out, size_t cap)
+{
     struct dns_header h;
     struct dns_writer w;
 
@@ -55,8 +59,8 @@ int dns_reply_formerr(const uint8_t *query, size_t len, uint8_t *out, size_t cap
     return dns_writer_finish(&w);
 }
 
-int dns_reply_truncated(const struct dns_query *q, uint16_t answer_flags, uint8_t *out,
-                        size_t cap) {
+int dns_reply_truncated(const struct dns_query *q, uint16_t answer_flags, uint8_t *out, size_t cap)
+{
     struct dns_writer w;
 
     dns_writer_init(&w, out, cap);
@@ -74,7 +78,8 @@ static const char *const dns_reply_identity_names[] = {
     "version.bind",
 };
 
-static int dns_reply_identity_index(const struct dns_query *q) {
+static int dns_reply_identity_index(const struct dns_query *q)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t wire_len;
 
@@ -90,12 +95,14 @@ static int dns_reply_identity_index(const struct dns_query *q) {
     return -1;
 }
 
-bool dns_reply_is_identity(const struct dns_query *q) {
+bool dns_reply_is_identity(const struct dns_query *q)
+{
     return dns_reply_identity_index(q) >= 0;
 }
 
 int dns_reply_identity(const struct dns_query *q, const char *identity, const char *version,
-                       uint8_t *out, size_t cap) {
+                       uint8_t *out, size_t cap)
+{
     int idx = dns_reply_identity_index(q);
     struct dns_writer w;
     const char *text;
@@ -124,7 +131,8 @@ int dns_reply_identity(const struct dns_query *q, const char *identity, const ch
 }
 
 int dns_reply_for_client(const struct dns_query *q, bool udp, const uint8_t *answer, size_t len,
-                         uint8_t *out, size_t cap) {
+                         uint8_t *out, size_t cap)
+{
     struct dns_header h;
 
     if (dns_msg_header(answer, len, &h) != 0) {

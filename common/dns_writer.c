@@ -8,7 +8,8 @@
 /* RFC 1035 4.1.4: a pointer holds a 14-bit offset. */
 #define DNS_WRITER_POINTER_LIMIT 0x3fffu
 
-void dns_writer_init(struct dns_writer *w, uint8_t *buf, size_t cap) {
+void dns_writer_init(struct dns_writer *w, uint8_t *buf, size_t cap)
+{
     w->buf = buf;
     w->cap = cap;
     w->len = 0;
@@ -16,7 +17,8 @@ void dns_writer_init(struct dns_writer *w, uint8_t *buf, size_t cap) {
     w->n_targets = 0;
 }
 
-static bool dns_writer_room(struct dns_writer *w, size_t n) {
+static bool dns_writer_room(struct dns_writer *w, size_t n)
+{
     if (w->err != 0) {
         return false;
     }
@@ -27,28 +29,33 @@ static bool dns_writer_room(struct dns_writer *w, size_t n) {
     return true;
 }
 
-void dns_writer_bytes(struct dns_writer *w, const void *data, size_t len) {
+void dns_writer_bytes(struct dns_writer *w, const void *data, size_t len)
+{
     if (len != 0 && dns_writer_room(w, len)) {
         memcpy(w->buf + w->len, data, len);
         w->len += len;
     }
 }
 
-void dns_writer_u8(struct dns_writer *w, uint8_t v) {
+void dns_writer_u8(struct dns_writer *w, uint8_t v)
+{
     dns_writer_bytes(w, &v, 1);
 }
 
-void dns_writer_u16(struct dns_writer *w, uint16_t v) {
+void dns_writer_u16(struct dns_writer *w, uint16_t v)
+{
     uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
     dns_writer_bytes(w, b, sizeof(b));
 }
 
-void dns_writer_u32(struct dns_writer *w, uint32_t v) {
+void dns_writer_u32(struct dns_writer *w, uint32_t v)
+{
     uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
     dns_writer_bytes(w, b, sizeof(b));
 }
 
-void dns_writer_header(struct dns_writer *w, const struct dns_header *h) {
+void dns_writer_header(struct dns_writer *w, const struct dns_header *h)
+{
     dns_writer_u16(w, h->id);
     dns_writer_u16(w, h->flags);
     dns_writer_u16(w, h->qdcount);
@@ -58,7 +65,8 @@ void dns_writer_header(struct dns_writer *w, const struct dns_header *h) {
 }
 
 /* Finds an earlier name in the buffer equal to the suffix `name[0..len)`. */
-static int dns_writer_find_target(const struct dns_writer *w, const uint8_t *name, size_t len) {
+static int dns_writer_find_target(const struct dns_writer *w, const uint8_t *name, size_t len)
+{
     uint8_t seen[DNS_NAME_MAX];
     size_t seen_len;
 
@@ -72,7 +80,8 @@ static int dns_writer_find_target(const struct dns_writer *w, const uint8_t *nam
     return -1;
 }
 
-void dns_writer_name(struct dns_writer *w, const uint8_t *name, size_t len, bool compress) {
+void dns_writer_name(struct dns_writer *w, const uint8_t *name, size_t len, bool compress)
+{
     size_t at = 0;
 
     if (len == 0 || len > DNS_NAME_MAX) {
@@ -103,14 +112,16 @@ void dns_writer_name(struct dns_writer *w, const uint8_t *name, size_t len, bool
 }
 
 void dns_writer_question(struct dns_writer *w, const uint8_t *name, size_t len, uint16_t qtype,
-                         uint16_t qclass) {
+                         uint16_t qclass)
+{
     dns_writer_name(w, name, len, true);
     dns_writer_u16(w, qtype);
     dns_writer_u16(w, qclass);
 }
 
 size_t dns_writer_rr_begin(struct dns_writer *w, const uint8_t *name, size_t len, uint16_t type,
-                           uint16_t rclass, uint32_t ttl) {
+                           uint16_t rclass, uint32_t ttl)
+{
     dns_writer_name(w, name, len, true);
     dns_writer_u16(w, type);
     dns_writer_u16(w, rclass);
@@ -119,7 +130,8 @@ size_t dns_writer_rr_begin(struct dns_writer *w, const uint8_t *name, size_t len
     return w->len;
 }
 
-void dns_writer_rr_end(struct dns_writer *w, size_t mark) {
+void dns_writer_rr_end(struct dns_writer *w, size_t mark)
+{
     if (w->err != 0 || mark < 2 || mark > w->len) {
         return;
     }
@@ -133,7 +145,8 @@ void dns_writer_rr_end(struct dns_writer *w, size_t mark) {
 }
 
 void dns_writer_opt(struct dns_writer *w, uint16_t udp_payload, bool do_bit, uint16_t ede_code,
-                    const char *ede_text) {
+                    const char *ede_text)
+{
     static const uint8_t root = 0;
     /* RFC 6891 6.1.2/6.1.3: CLASS carries the payload size, TTL the extended rcode, version
      * and flags. */
@@ -153,7 +166,8 @@ void dns_writer_opt(struct dns_writer *w, uint16_t udp_payload, bool do_bit, uin
     dns_writer_rr_end(w, mark);
 }
 
-void dns_writer_counts(struct dns_writer *w, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar) {
+void dns_writer_counts(struct dns_writer *w, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar)
+{
     uint16_t counts[4] = {qd, an, ns, ar};
 
     if (w->err != 0 || w->len < DNS_HEADER_LEN) {
@@ -165,6 +179,7 @@ void dns_writer_counts(struct dns_writer *w, uint16_t qd, uint16_t an, uint16_t 
     }
 }
 
-int dns_writer_finish(const struct dns_writer *w) {
+int dns_writer_finish(const struct dns_writer *w)
+{
     return w->err != 0 ? w->err : (int)w->len;
 }

@@ -14,7 +14,8 @@ static const char *const log_level_names[] = {
 };
 
 /* systemd sets JOURNAL_STREAM to "<dev>:<inode>" of the stream it connected to stderr. */
-static int log_stderr_is_journal(void) {
+static int log_stderr_is_journal(void)
+{
     const char *js = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
     struct stat st;
@@ -28,11 +29,13 @@ static int log_stderr_is_journal(void) {
     return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void log_init(void) {
+void log_init(void)
+{
     log_to_journal = log_stderr_is_journal();
 }
 
-void log_set_level(int level) {
+void log_set_level(int level)
+{
     if (level < LOG_LEVEL_ERR) {
         level = LOG_LEVEL_ERR;
     }
@@ -42,7 +45,8 @@ void log_set_level(int level) {
     log_threshold = level;
 }
 
-void log_write(int level, const char *tag, const char *fmt, ...) {
+void log_write(int level, const char *tag, const char *fmt, ...)
+{
     char line[1024];
     size_t len = 0;
     int n;

@@ -10,7 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fuzz_walk_records(const uint8_t *data, size_t size) {
+static void fuzz_walk_records(const uint8_t *data, size_t size)
+{
     struct dns_header h;
     struct dns_question q;
     struct dns_rr rr;
@@ -37,7 +38,8 @@ static void fuzz_walk_records(const uint8_t *data, size_t size) {
     }
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     struct dns_query q;
     struct dns_response r;
     uint8_t out[2048];

@@ -10,7 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int replay_file(const char *path) {
+static int replay_file(const char *path)
+{
     FILE *f = fopen(path, "rb");
     uint8_t *buf;
     long size;
@@ -36,7 +37,8 @@ static int replay_file(const char *path) {
     return 0;
 }
 
-static int replay_path(const char *path, size_t *count) {
+static int replay_path(const char *path, size_t *count)
+{
     struct stat st;
     DIR *dir;
     struct dirent *de;
@@ -68,7 +70,8 @@ static int replay_path(const char *path, size_t *count) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     size_t count = 0;
     int rc = 0;
 

@@ -13,7 +13,8 @@ static const uint8_t dig_query[] = {
     0x01, 0x00, 0x01, 0x00, 0x00, 0x29, 0x04, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* OPT */
 };
 
-static void test_parse_query_reads_question_and_edns(void) {
+static void test_parse_query_reads_question_and_edns(void)
+{
     struct dns_query q;
 
     CHECK_INT(dns_msg_parse_query(dig_query, sizeof(dig_query), &q), 0);
@@ -28,7 +29,8 @@ static void test_parse_query_reads_question_and_edns(void) {
     CHECK(!q.edns_do);
 }
 
-static void test_parse_query_without_edns_limits_to_512(void) {
+static void test_parse_query_without_edns_limits_to_512(void)
+{
     struct dns_query q;
     uint8_t msg[sizeof(dig_query)];
 
@@ -39,7 +41,8 @@ static void test_parse_query_without_edns_limits_to_512(void) {
     CHECK_INT(q.udp_payload, 512);
 }
 
-static void test_parse_query_raises_small_payload_to_512(void) {
+static void test_parse_query_raises_small_payload_to_512(void)
+{
     struct dns_query q;
     uint8_t msg[sizeof(dig_query)];
 
@@ -50,7 +53,8 @@ static void test_parse_query_raises_small_payload_to_512(void) {
     CHECK_INT(q.udp_payload, 512);
 }
 
-static void test_parse_query_reads_do_bit(void) {
+static void test_parse_query_reads_do_bit(void)
+{
     struct dns_query q;
     uint8_t msg[sizeof(dig_query)];
 
@@ -60,13 +64,15 @@ static void test_parse_query_reads_do_bit(void) {
     CHECK(q.edns_do);
 }
 
-static void test_parse_query_drops_short_header(void) {
+static void test_parse_query_drops_short_header(void)
+{
     struct dns_query q;
 
     CHECK_INT(dns_msg_parse_query(dig_query, 11, &q), -EINVAL);
 }
 
-static void test_parse_query_needs_exactly_one_question(void) {
+static void test_parse_query_needs_exactly_one_question(void)
+{
     struct dns_query q;
     uint8_t msg[sizeof(dig_query)];
 
@@ -77,7 +83,8 @@ static void test_parse_query_needs_exactly_one_question(void) {
     CHECK_INT(dns_msg_parse_query(msg, sizeof(msg), &q), -EBADMSG);
 }
 
-static void test_parse_query_rejects_counts_beyond_data(void) {
+static void test_parse_query_rejects_counts_beyond_data(void)
+{
     struct dns_query q;
     uint8_t msg[sizeof(dig_query)];
 
@@ -89,7 +96,8 @@ static void test_parse_query_rejects_counts_beyond_data(void) {
     CHECK_INT(dns_msg_parse_query(msg, sizeof(msg), &q), -EBADMSG);
 }
 
-static void test_parse_query_rejects_truncation_at_every_offset(void) {
+static void test_parse_query_rejects_truncation_at_every_offset(void)
+{
     struct dns_query q;
 
     for (size_t cut = 12; cut < sizeof(dig_query); cut++) {
@@ -97,7 +105,8 @@ static void test_parse_query_rejects_truncation_at_every_offset(void) {
     }
 }
 
-static void test_parse_query_rejects_two_opt_records(void) {
+static void test_parse_query_rejects_two_opt_records(void)
+{
     uint8_t msg[sizeof(dig_query) + 11];
     struct dns_query q;
 
@@ -107,7 +116,8 @@ static void test_parse_query_rejects_two_opt_records(void) {
     CHECK_INT(dns_msg_parse_query(msg, sizeof(msg), &q), -EBADMSG);
 }
 
-static void test_parse_query_rejects_opt_not_at_root(void) {
+static void test_parse_query_rejects_opt_not_at_root(void)
+{
     uint8_t msg[sizeof(dig_query) + 2];
     struct dns_query q;
 
@@ -119,7 +129,8 @@ static void test_parse_query_rejects_opt_not_at_root(void) {
     CHECK_INT(dns_msg_parse_query(msg, sizeof(msg), &q), -EBADMSG);
 }
 
-static void test_rr_with_rdata_past_end_is_rejected(void) {
+static void test_rr_with_rdata_past_end_is_rejected(void)
+{
     /* root name, type A, class IN, TTL, rdlength 4 but only 3 octets. */
     const uint8_t rr_bytes[] = {0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3};
     struct dns_rr rr;
@@ -132,7 +143,8 @@ static void test_rr_with_rdata_past_end_is_rejected(void) {
 
 /* Builds "example.com. A" answer with two A records, an SOA in authority and an OPT with an
  * EDE option, through the writer. */
-static size_t build_response(uint8_t *buf, size_t cap, uint16_t rcode) {
+static size_t build_response(uint8_t *buf, size_t cap, uint16_t rcode)
+{
     struct dns_writer w;
     uint8_t name[DNS_NAME_MAX], mname[DNS_NAME_MAX];
     size_t name_len, mname_len, mark;
@@ -164,7 +176,8 @@ static size_t build_response(uint8_t *buf, size_t cap, uint16_t rcode) {
     return len > 0 ? (size_t)len : 0;
 }
 
-static void test_writer_compresses_repeated_names(void) {
+static void test_writer_compresses_repeated_names(void)
+{
     uint8_t buf[512];
     size_t len = build_response(buf, sizeof(buf), DNS_RCODE_NOERROR);
 
@@ -174,7 +187,8 @@ static void test_writer_compresses_repeated_names(void) {
     CHECK(len < 150);
 }
 
-static void test_scan_response_records_ttls_soa_and_ede(void) {
+static void test_scan_response_records_ttls_soa_and_ede(void)
+{
     uint8_t buf[512];
     size_t len = build_response(buf, sizeof(buf), DNS_RCODE_NOERROR);
     struct dns_response r;
@@ -195,7 +209,8 @@ static void test_scan_response_records_ttls_soa_and_ede(void) {
     CHECK_INT(buf[r.ttl_offsets[0] + 3], 300 & 0xff);
 }
 
-static void test_scan_response_rejects_truncation_at_every_offset(void) {
+static void test_scan_response_rejects_truncation_at_every_offset(void)
+{
     uint8_t buf[512];
     size_t len = build_response(buf, sizeof(buf), DNS_RCODE_NOERROR);
     struct dns_response r;
@@ -205,7 +220,8 @@ static void test_scan_response_rejects_truncation_at_every_offset(void) {
     }
 }
 
-static void test_scan_response_rejects_opt_in_answer_section(void) {
+static void test_scan_response_rejects_opt_in_answer_section(void)
+{
     uint8_t buf[512];
     struct dns_writer w;
     struct dns_header h = {.id = 1, .flags = DNS_FLAG_QR, .ancount = 1};
@@ -217,7 +233,8 @@ static void test_scan_response_rejects_opt_in_answer_section(void) {
     CHECK_INT(dns_msg_scan_response(buf, (size_t)dns_writer_finish(&w), &r), -EBADMSG);
 }
 
-static void test_writer_reports_no_room_once(void) {
+static void test_writer_reports_no_room_once(void)
+{
     uint8_t buf[40];
     struct dns_writer w;
     struct dns_header h = {0};
@@ -231,7 +248,8 @@ static void test_writer_reports_no_room_once(void) {
     CHECK(w.len <= sizeof(buf));
 }
 
-static void test_ede_parser_skips_other_options_and_stops_at_bad_length(void) {
+static void test_ede_parser_skips_other_options_and_stops_at_bad_length(void)
+{
     /* option 10 (cookie, 8 octets) then EDE 14 */
     const uint8_t opts[] = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 15, 0, 2, 0, 14};
     const uint8_t bad[] = {0, 10, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 0, 15, 0, 2, 0, 14};
@@ -241,7 +259,8 @@ static void test_ede_parser_skips_other_options_and_stops_at_bad_length(void) {
     CHECK_INT(dns_msg_find_ede(opts, 3), DNS_EDE_NONE);
 }
 
-static void test_reply_error_echoes_question_with_ede(void) {
+static void test_reply_error_echoes_question_with_ede(void)
+{
     struct dns_query q;
     struct dns_response r;
     uint8_t out[512];
@@ -260,7 +279,8 @@ static void test_reply_error_echoes_question_with_ede(void) {
     CHECK(dns_name_equal(r.q.name, r.q.name_len, q.q.name, q.q.name_len));
 }
 
-static void test_reply_formerr_keeps_id(void) {
+static void test_reply_formerr_keeps_id(void)
+{
     uint8_t out[64];
     struct dns_header h;
 
@@ -272,7 +292,8 @@ static void test_reply_formerr_keeps_id(void) {
     CHECK_INT(dns_reply_formerr(dig_query, 11, out, sizeof(out)), -EINVAL);
 }
 
-static void test_reply_for_client_truncates_to_udp_limit(void) {
+static void test_reply_for_client_truncates_to_udp_limit(void)
+{
     struct dns_query q;
     uint8_t query[29], big[1500], out[1500];
     struct dns_header h;
@@ -297,7 +318,8 @@ static void test_reply_for_client_truncates_to_udp_limit(void) {
     CHECK_INT(h.id, 0x1234);
 }
 
-static void test_identity_query_is_answered(void) {
+static void test_identity_query_is_answered(void)
+{
     uint8_t query[64], out[256];
     struct dns_writer w;
     struct dns_header h = {.id = 9, .qdcount = 1};
@@ -328,7 +350,8 @@ static void test_identity_query_is_answered(void) {
     CHECK(!dns_reply_is_identity(&q));
 }
 
-int main(void) {
+int main(void)
+{
     static const struct unit_test tests[] = {
         UNIT(test_parse_query_reads_question_and_edns),
         UNIT(test_parse_query_without_edns_limits_to_512),

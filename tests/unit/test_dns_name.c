@@ -3,7 +3,8 @@
 
 #include <errno.h>
 
-static void test_name_from_text_and_back(void) {
+static void test_name_from_text_and_back(void)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t len;
     char text[DNS_NAME_TEXT_MAX];
@@ -18,7 +19,8 @@ static void test_name_from_text_and_back(void) {
     CHECK_INT(len, 17);
 }
 
-static void test_name_root(void) {
+static void test_name_root(void)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t len;
     char text[8];
@@ -29,7 +31,8 @@ static void test_name_root(void) {
     CHECK_STR(text, ".");
 }
 
-static void test_name_from_text_rejects_bad_names(void) {
+static void test_name_from_text_rejects_bad_names(void)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t len;
     char label64[80], long_name[400];
@@ -52,7 +55,8 @@ static void test_name_from_text_rejects_bad_names(void) {
     CHECK_INT(dns_name_from_text(long_name, wire, &len), -EINVAL);
 }
 
-static void test_name_escapes(void) {
+static void test_name_escapes(void)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t len;
     char text[DNS_NAME_TEXT_MAX];
@@ -63,7 +67,8 @@ static void test_name_escapes(void) {
     CHECK_STR(text, "a\\.b.c\\032d.");
 }
 
-static void test_name_to_text_reports_small_buffer(void) {
+static void test_name_to_text_reports_small_buffer(void)
+{
     uint8_t wire[DNS_NAME_MAX];
     size_t len;
     char text[6];
@@ -72,13 +77,15 @@ static void test_name_to_text_reports_small_buffer(void) {
     CHECK_INT(dns_name_to_text(wire, len, text, sizeof(text)), -ENOSPC);
 }
 
-static void test_name_equal_ignores_ascii_case(void) {
+static void test_name_equal_ignores_ascii_case(void)
+{
     CHECK(dns_name_equal((const uint8_t *)"\3WwW\0", 5, (const uint8_t *)"\3www\0", 5));
     CHECK(!dns_name_equal((const uint8_t *)"\3wwx\0", 5, (const uint8_t *)"\3www\0", 5));
     CHECK(!dns_name_equal((const uint8_t *)"\3www\0", 5, (const uint8_t *)"\2ww\0", 4));
 }
 
-static void test_name_labels(void) {
+static void test_name_labels(void)
+{
     const uint8_t *name = (const uint8_t *)"\3www\7example\3com\0";
     const uint8_t *label;
     size_t label_len;
@@ -93,7 +100,8 @@ static void test_name_labels(void) {
     CHECK_INT(dns_name_label_from_end(name, 17, 3, &label, &label_len), -ENOENT);
 }
 
-static void test_name_is_under_respects_label_boundaries(void) {
+static void test_name_is_under_respects_label_boundaries(void)
+{
     const uint8_t *zone = (const uint8_t *)"\7example\3com\0";
 
     CHECK(dns_name_is_under((const uint8_t *)"\3www\7example\3com\0", 17, zone, 13));
@@ -105,7 +113,8 @@ static void test_name_is_under_respects_label_boundaries(void) {
 
 /* Hostile encodings: each must fail cleanly rather than loop or read past the end. */
 
-static void test_name_read_follows_backward_pointer(void) {
+static void test_name_read_follows_backward_pointer(void)
+{
     /* offset 0: "example.com", offset 13: "www" + pointer to 0 */
     const uint8_t msg[] = "\7example\3com\0\3www\xc0\x00";
     uint8_t out[DNS_NAME_MAX];
@@ -117,21 +126,24 @@ static void test_name_read_follows_backward_pointer(void) {
     CHECK_MEM(out, "\3www\7example\3com\0", 17);
 }
 
-static void test_name_read_rejects_pointer_to_itself(void) {
+static void test_name_read_rejects_pointer_to_itself(void)
+{
     const uint8_t msg[] = {0xc0, 0x00};
     size_t pos = 0;
 
     CHECK_INT(dns_name_read(msg, sizeof(msg), &pos, NULL, NULL), -EBADMSG);
 }
 
-static void test_name_read_rejects_forward_pointer(void) {
+static void test_name_read_rejects_forward_pointer(void)
+{
     const uint8_t msg[] = {0xc0, 0x02, 0x00};
     size_t pos = 0;
 
     CHECK_INT(dns_name_read(msg, sizeof(msg), &pos, NULL, NULL), -EBADMSG);
 }
 
-static void test_name_read_rejects_pointer_loop(void) {
+static void test_name_read_rejects_pointer_loop(void)
+{
     /* offset 0: label "a" then pointer to 4; offset 4: pointer back to 0. */
     const uint8_t msg[] = {1, 'a', 0xc0, 0x04, 0xc0, 0x00};
     size_t pos = 4;
@@ -141,7 +153,8 @@ static void test_name_read_rejects_pointer_loop(void) {
     CHECK_INT(dns_name_read(msg, sizeof(msg), &pos, NULL, NULL), -EBADMSG);
 }
 
-static void test_name_read_rejects_truncation_everywhere(void) {
+static void test_name_read_rejects_truncation_everywhere(void)
+{
     const uint8_t msg[] = "\3www\7example\3com\0";
 
     for (size_t cut = 0; cut < 17; cut++) {
@@ -150,7 +163,8 @@ static void test_name_read_rejects_truncation_everywhere(void) {
     }
 }
 
-static void test_name_read_rejects_overlong_label_and_name(void) {
+static void test_name_read_rejects_overlong_label_and_name(void)
+{
     uint8_t msg[600];
     size_t pos = 0;
 
@@ -169,7 +183,8 @@ static void test_name_read_rejects_overlong_label_and_name(void) {
     CHECK_INT(dns_name_read(msg, 321, &pos, NULL, NULL), -EBADMSG);
 }
 
-static void test_name_read_rejects_long_name_built_from_pointers(void) {
+static void test_name_read_rejects_long_name_built_from_pointers(void)
+{
     /* Labels of 63 octets chained by backward pointers: each piece is legal, the whole is
      * over 255 octets. */
     uint8_t msg[400];
@@ -194,7 +209,8 @@ static void test_name_read_rejects_long_name_built_from_pointers(void) {
     CHECK_INT(dns_name_read(msg, at, &pos, NULL, NULL), 0);
 }
 
-static void test_name_read_rejects_reserved_label_types(void) {
+static void test_name_read_rejects_reserved_label_types(void)
+{
     const uint8_t ext[] = {0x41, 0x00, 0x00};
     const uint8_t bin[] = {0x81, 0x00, 0x00};
     size_t pos = 0;
@@ -204,14 +220,16 @@ static void test_name_read_rejects_reserved_label_types(void) {
     CHECK_INT(dns_name_read(bin, sizeof(bin), &pos, NULL, NULL), -EBADMSG);
 }
 
-static void test_name_read_rejects_half_pointer(void) {
+static void test_name_read_rejects_half_pointer(void)
+{
     const uint8_t msg[] = {0, 0xc0};
     size_t pos = 1;
 
     CHECK_INT(dns_name_read(msg, sizeof(msg), &pos, NULL, NULL), -EBADMSG);
 }
 
-int main(void) {
+int main(void)
+{
     static const struct unit_test tests[] = {
         UNIT(test_name_from_text_and_back),
         UNIT(test_name_root),

@@ -4,7 +4,8 @@
 
 int unit_failures_in_test;
 
-int unit_run(const char *suite, const struct unit_test *tests, size_t n) {
+int unit_run(const char *suite, const struct unit_test *tests, size_t n)
+{
     size_t passed = 0, failed = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -21,7 +22,8 @@ int unit_run(const char *suite, const struct unit_test *tests, size_t n) {
     return failed == 0 ? 0 : 1;
 }
 
-static int unit_nibble(int c) {
+static int unit_nibble(int c)
+{
     if (c >= '0' && c <= '9') {
         return c - '0';
     }
@@ -32,7 +34,8 @@ static int unit_nibble(int c) {
     return -1;
 }
 
-int unit_hex(const char *hex, unsigned char *out, size_t cap) {
+int unit_hex(const char *hex, unsigned char *out, size_t cap)
+{
     size_t len = 0;
     int hi = -1;
 

@@ -54,7 +54,9 @@ struct unit_test {
 };
 
 #define UNIT(fn)                                                                                   \
-    { #fn, fn }
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 
 /* Runs every test in `tests` (count `n`); returns 0 when all passed, 1 otherwise. */
 int unit_run(const char *suite, const struct unit_test *tests, size_t n);
