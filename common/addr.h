@@ -32,7 +32,8 @@ int addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct addr *ou
 /* True when family, address and port are equal (the v6 scope id too). */
 bool addr_equal(const struct addr *a, const struct addr *b);
 
-/* True when the IP addresses are equal, ports ignored. */
+/* True when the IP addresses are equal, ports ignored. Different families are never equal:
+ * 1.2.3.4 and ::ffff:1.2.3.4 differ. */
 bool addr_equal_ip(const struct addr *a, const struct addr *b);
 
 /* True when the address is 0.0.0.0 or ::. */
@@ -41,7 +42,10 @@ bool addr_is_any(const struct addr *a);
 /* True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
 bool addr_is_loopback(const struct addr *a);
 
+/* The port in host byte order; 0 for an unset address. */
 uint16_t addr_port(const struct addr *a);
+
+/* Sets the port (host byte order); does nothing to an unset address. */
 void addr_set_port(struct addr *a, uint16_t port);
 
 /* An address prefix for ACLs: "10.0.0.0/8", "::1/128", "192.168.1.1" (a host). */
