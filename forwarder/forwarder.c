@@ -486,7 +486,7 @@ int forwarder_new(uv_loop_t *loop, const struct fwd_config *cfg, struct forwarde
         return -ENOMEM;
     }
     f->loop = loop;
-    f->cfg = *cfg;
+    fwd_config_copy(&f->cfg, cfg);
     f->hash_seed = random_u32();
     fwd_servers_init(&f->servers, cfg->all_servers    ? FWD_SERVERS_ALL
                                   : cfg->strict_order ? FWD_SERVERS_STRICT
@@ -569,19 +569,25 @@ int forwarder_start(struct forwarder *f)
 
 int forwarder_reload(struct forwarder *f, const struct fwd_config *cfg)
 {
-    struct fwd_config old = f->cfg;
+    struct fwd_config *old = malloc(sizeof(*old));
     int rc;
 
-    f->cfg = *cfg;
+    if (old == NULL) {
+        return -ENOMEM;
+    }
+    fwd_config_copy(old, &f->cfg);
+    fwd_config_copy(&f->cfg, cfg);
     /* Where we listen is fixed at start: sockets may need privileges we no longer have. */
-    f->cfg.port = old.port;
-    f->cfg.n_listen = old.n_listen;
-    memcpy(f->cfg.listen, old.listen, sizeof(old.listen));
+    f->cfg.port = old->port;
+    f->cfg.n_listen = old->n_listen;
+    memcpy(f->cfg.listen, old->listen, sizeof(old->listen));
     f->servers.mode = cfg->all_servers    ? FWD_SERVERS_ALL
                       : cfg->strict_order ? FWD_SERVERS_STRICT
                                           : FWD_SERVERS_FASTEST;
-    if (cfg->cache_size != old.cache_size || cfg->max_stale_s != old.max_stale_s ||
-        cfg->clear_on_reload) {
+    bool new_cache = cfg->cache_size != old->cache_size || cfg->max_stale_s != old->max_stale_s ||
+                     cfg->clear_on_reload;
+    free(old);
+    if (new_cache) {
         rc = fwd_make_cache(f);
         if (rc != 0) {
             return rc;

@@ -356,3 +356,24 @@ int fwd_config_read_file(struct fwd_config *cfg, const char *path)
     cfg->config_file = fwd_config_keep(cfg, &ctx, path);
     return conf_read_kv_file(path, fwd_config_file_line, cfg, &ctx);
 }
+
+static const char *fwd_config_rebase(const struct fwd_config *dst, const struct fwd_config *src,
+                                     const char *s)
+{
+    if (s >= src->strings && s < src->strings + sizeof(src->strings)) {
+        return dst->strings + (s - src->strings);
+    }
+    return s; /* a string literal such as a default */
+}
+
+void fwd_config_copy(struct fwd_config *dst, const struct fwd_config *src)
+{
+    if (dst == src) {
+        return;
+    }
+    memcpy(dst, src, sizeof(*dst));
+    dst->config_file = fwd_config_rebase(dst, src, src->config_file);
+    for (size_t i = 0; i < src->n_resolv_files; i++) {
+        dst->resolv_files[i] = fwd_config_rebase(dst, src, src->resolv_files[i]);
+    }
+}

@@ -76,6 +76,9 @@ int fwd_config_apply(struct fwd_config *cfg, struct conf_ctx *ctx, const char *k
  * or -EINVAL when the file or an option had errors (all of them reported). */
 int fwd_config_load(struct fwd_config *cfg, int argc, char **argv);
 
+/* Copies src to dst, pointing dst's strings into dst's own arena. */
+void fwd_config_copy(struct fwd_config *dst, const struct fwd_config *src);
+
 /* Reads only a file into cfg (for tests and reloads). Returns 0, -EINVAL or -errno. */
 int fwd_config_read_file(struct fwd_config *cfg, const char *path);
 
