@@ -92,6 +92,13 @@ static int fwd_config_server(struct fwd_config *cfg, struct conf_ctx *ctx, const
         return -EINVAL;
     }
     *target++ = '\0';
+    /* dnsmasq reads an empty domain (server=//IP) as "names without a dot". We have no such
+     * rule, and skipping it would silently send those names to the ordinary servers. */
+    if (buf[0] == '\0' || buf[strlen(buf) - 1] == '/' || strstr(buf, "//") != NULL) {
+        conf_error(ctx, "server: '%s' has an empty domain (unqualified names are not supported)",
+                   value);
+        return -EINVAL;
+    }
     memset(&ds, 0, sizeof(ds));
     if (target[0] == '\0') {
         ds.action = FWD_DOMAIN_LOCAL;
@@ -122,6 +129,7 @@ static int fwd_config_listen(struct fwd_config *cfg, struct conf_ctx *ctx, const
 {
     char buf[CONF_LINE_MAX];
     char *item, *save = NULL;
+    size_t added = 0;
 
     if (fwd_config_need_value(ctx, "listen-address", value) != 0) {
         return -EINVAL;
@@ -139,6 +147,11 @@ static int fwd_config_listen(struct fwd_config *cfg, struct conf_ctx *ctx, const
             return -EINVAL;
         }
         cfg->n_listen++;
+        added++;
+    }
+    if (added == 0) {
+        conf_error(ctx, "listen-address: no address in '%s'", value);
+        return -EINVAL;
     }
     return 0;
 }

@@ -71,11 +71,6 @@ void fwd_config_defaults(struct fwd_config *cfg);
 int fwd_config_apply(struct fwd_config *cfg, struct conf_ctx *ctx, const char *key,
                      const char *value);
 
-/* Parses the command line (options override the file, which -c/-C names) into cfg after
- * reading the file. Returns 0, 1 when --help or --version was handled, 2 for a usage error,
- * or -EINVAL when the file or an option had errors (all of them reported). */
-int fwd_config_load(struct fwd_config *cfg, int argc, char **argv);
-
 /* Copies src to dst, pointing dst's strings into dst's own arena. */
 void fwd_config_copy(struct fwd_config *dst, const struct fwd_config *src);
 
