@@ -563,7 +563,6 @@ int forwarder_start(struct forwarder *f)
         log_err("fwd", "cannot watch the resolv files: %s", strerror(-rc));
         return rc;
     }
-    fwd_rebuild_servers(f);
     return 0;
 }
 
@@ -595,9 +594,8 @@ int forwarder_reload(struct forwarder *f, const struct fwd_config *cfg)
     }
     resolv_watch_free(f->resolv);
     f->resolv = NULL;
-    rc = fwd_start_resolv(f);
-    fwd_rebuild_servers(f);
-    return rc;
+    /* Rebuilds the server table, through the watcher's first callback or directly. */
+    return fwd_start_resolv(f);
 }
 
 int forwarder_local_addr(const struct forwarder *f, size_t i, struct addr *out)

@@ -35,7 +35,7 @@ struct fwd_config {
     const char *config_file;
     uint16_t port;
     struct addr listen[FWD_MAX_LISTEN];
-    size_t n_listen; /* 0: 127.0.0.1 and ::1 */
+    size_t n_listen; /* 0: 127.0.0.1 */
     const char *resolv_files[FWD_MAX_RESOLV_FILES];
     size_t n_resolv_files; /* 0: /etc/resolv.conf unless no_resolv */
     bool no_resolv;
