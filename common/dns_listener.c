@@ -124,7 +124,9 @@ int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
         return rc;
     }
     l->resume_idle.data = l;
-    l->handles_open = 1;
+    uv_idle_init(loop, &l->tx_idle);
+    l->tx_idle.data = l;
+    l->handles_open = 2;
     *out = l;
     return 0;
 }
@@ -369,5 +371,7 @@ void dns_listener_close(struct dns_listener *l, void (*cb)(void *arg), void *arg
         dns_listener_endpoint_close(l->endpoints[i]);
     }
     dns_listener_tcp_close_all(l);
+    dns_listener_udp_flush(l);
     uv_close((uv_handle_t *)&l->resume_idle, dns_listener_on_idle_closed);
+    uv_close((uv_handle_t *)&l->tx_idle, dns_listener_on_idle_closed);
 }

@@ -83,6 +83,7 @@ struct dns_listener {
 
     /* UDP batches. One poll callback runs at a time, so every socket shares these. */
     struct listen_endpoint *batch_endpoint; /* set while a batch is handed to the callback */
+    struct listen_endpoint *tx_endpoint;    /* whose socket the queued replies leave from */
     uint8_t *rx_data;
     uint8_t *tx_data;
     size_t tx_count;
@@ -102,6 +103,7 @@ struct dns_listener {
     bool tcp_full_logged;
     uint8_t *tcp_read_buf;
     uv_idle_t resume_idle; /* runs held-back frames of connections that may read again */
+    uv_idle_t tx_idle;     /* sends replies queued outside a batch at the next loop turn */
     uint32_t resume_head;
 
     int handles_open;
@@ -127,6 +129,9 @@ int dns_listener_udp_start(struct listen_endpoint *ep);
 
 /* Answers a UDP client: queued while its endpoint's batch is being handled, else sent at once.
  * Returns 0, -EINVAL for an unknown endpoint, or the send error (counted). */
+/* Sends the replies queued so far with one sendmmsg; refused ones are counted. */
+void dns_listener_udp_flush(struct dns_listener *l);
+
 int dns_listener_udp_send(struct dns_listener *l, const struct dns_client *c, const uint8_t *msg,
                           size_t len);
 

@@ -91,12 +91,12 @@ static void dns_listener_udp_address_reply(struct msghdr *h, struct sockaddr_sto
     h->msg_flags = 0;
 }
 
-/* Sends everything queued during the batch; refused or unsendable replies are counted. */
-static void dns_listener_udp_flush(struct dns_listener *l, struct listen_endpoint *ep)
+void dns_listener_udp_flush(struct dns_listener *l)
 {
+    struct listen_endpoint *ep = l->tx_endpoint;
     size_t off = 0;
 
-    if (l->tx_count == 0) {
+    if (l->tx_count == 0 || ep == NULL) {
         return;
     }
     l->stats.udp_send_batches++;
@@ -151,6 +151,14 @@ static int dns_listener_udp_send_now(struct dns_listener *l, struct listen_endpo
     return 0;
 }
 
+static void dns_listener_udp_on_idle(uv_idle_t *idle)
+{
+    struct dns_listener *l = idle->data;
+
+    dns_listener_udp_flush(l);
+    uv_idle_stop(idle);
+}
+
 int dns_listener_udp_send(struct dns_listener *l, const struct dns_client *c, const uint8_t *msg,
                           size_t len)
 {
@@ -160,13 +168,20 @@ int dns_listener_udp_send(struct dns_listener *l, const struct dns_client *c, co
         return -EINVAL;
     }
     ep = l->endpoints[c->socket_index];
-    if (ep != l->batch_endpoint || len > UDP_SLOT_BYTES) {
+    if (len > UDP_SLOT_BYTES || l->closing) {
         return dns_listener_udp_send_now(l, ep, c, msg, len);
     }
-    if (l->tx_count == l->cfg.udp_batch) {
-        dns_listener_udp_flush(l, ep);
+    if (l->tx_count == l->cfg.udp_batch || (l->tx_count > 0 && l->tx_endpoint != ep)) {
+        dns_listener_udp_flush(l);
     }
     dns_listener_udp_queue(l, c, msg, len);
+    l->tx_endpoint = ep;
+    /* Replies made outside a receive batch (answers from upstream, timers) wait for the
+     * loop's idle phase, which runs before it polls again and keeps that poll from blocking:
+     * those made in one loop turn leave together in one sendmmsg. */
+    if (l->batch_endpoint == NULL && !uv_is_active((uv_handle_t *)&l->tx_idle)) {
+        uv_idle_start(&l->tx_idle, dns_listener_udp_on_idle);
+    }
     return 0;
 }
 
@@ -221,12 +236,13 @@ static int dns_listener_udp_receive_batch(struct dns_listener *l, struct listen_
         return 0;
     }
 
+    dns_listener_udp_flush(l);
     l->batch_endpoint = ep;
     for (int i = 0; i < n && !l->closing; i++) {
         dns_listener_udp_deliver(l, ep, (size_t)i);
     }
     l->batch_endpoint = NULL;
-    dns_listener_udp_flush(l, ep);
+    dns_listener_udp_flush(l);
     return n;
 }
 

@@ -17,7 +17,7 @@
 
 /* dnsmasq counts its cache in entries; we bound ours in bytes, allowing this much per entry
  * (a typical answer with its key and bookkeeping takes a few hundred). */
-#define FWD_CACHE_BYTES_PER_ENTRY 1024
+#define FWD_CACHE_BYTES_PER_ENTRY 384
 #define FWD_CACHE_MIN_BYTES (64 * 1024)
 
 /* RFC 8767 4: the TTL of a stale answer. */

@@ -27,15 +27,14 @@ struct fwd_inflight {
     uv_timer_t next_timer; /* when to ask the next server as well */
     uint64_t started_ms;
     int last_rcode; /* of an unusable reply, -1 for none yet */
-    size_t n_targets, next_target, active;
-    struct addr targets[FWD_SERVERS_MAX];
-    struct fwd_attempt attempts[FWD_SERVERS_MAX];
     struct fwd_waiter *waiters;
     size_t n_waiters, cap_waiters;
     uint8_t key[FWD_KEY_MAX];
     size_t key_len;
     uint8_t query[DNS_NAME_MAX + 64];
     size_t query_len;
+    size_t n_targets, next_target, active;
+    struct fwd_attempt attempts[]; /* one per planned server, in the order planned */
 };
 
 static uint32_t fwd_inflight_hash(const struct forwarder *f, const uint8_t *key, size_t len)
@@ -109,7 +108,6 @@ static bool fwd_inflight_send_next(struct fwd_inflight *p)
         }
         struct fwd_attempt *a = &p->attempts[p->next_target];
         a->p = p;
-        a->server = p->targets[p->next_target];
         a->sent_ms = now;
         p->next_target++;
         int rc = upstream_query(f->upstream, &a->server, p->query, p->query_len,
@@ -146,7 +144,7 @@ static void fwd_inflight_arm_timer(struct fwd_inflight *p)
     if (p->next_target >= p->n_targets) {
         return;
     }
-    idx = fwd_servers_find(&f->servers, &p->targets[p->next_target - 1]);
+    idx = fwd_servers_find(&f->servers, &p->attempts[p->next_target - 1].server);
     uint32_t wait_ms = idx >= 0 ? fwd_servers_try_timeout_ms(&f->servers, (size_t)idx) : 800;
     uv_timer_start(&p->next_timer, fwd_inflight_on_next_timer, wait_ms, 0);
 }
@@ -229,7 +227,7 @@ static void fwd_inflight_on_answer(void *user, int status, uint8_t *answer, size
 static int fwd_inflight_add_waiter(struct fwd_inflight *p, const struct fwd_waiter *w)
 {
     if (p->n_waiters == p->cap_waiters) {
-        size_t cap = p->cap_waiters != 0 ? p->cap_waiters * 2 : 4;
+        size_t cap = p->cap_waiters != 0 ? p->cap_waiters * 2 : 1; /* most have one */
         struct fwd_waiter *grown = realloc(p->waiters, cap * sizeof(*grown));
         if (grown == NULL) {
             return -ENOMEM;
@@ -241,18 +239,27 @@ static int fwd_inflight_add_waiter(struct fwd_inflight *p, const struct fwd_wait
     return 0;
 }
 
+/* A new resolution asking the planned servers in order; NULL at the in-flight bound. */
 static struct fwd_inflight *fwd_inflight_new(struct forwarder *f, uint32_t hash, const uint8_t *key,
-                                             size_t key_len, const uint8_t *query, size_t query_len)
+                                             size_t key_len, const uint8_t *query, size_t query_len,
+                                             const struct fwd_plan *plan)
 {
     struct fwd_inflight *p;
 
     if (f->n_inflight >= FWD_MAX_INFLIGHT || query_len > sizeof(p->query)) {
         return NULL;
     }
-    p = calloc(1, sizeof(*p));
+    /* Sized to the plan: most questions have one or two servers to ask, not the most. */
+    p = malloc(sizeof(*p) + plan->count * sizeof(p->attempts[0]));
     if (p == NULL) {
         return NULL;
     }
+    memset(p, 0, sizeof(*p));
+    for (size_t i = 0; i < plan->count; i++) {
+        p->attempts[i].server = f->servers.list[plan->order[i]].addr;
+        p->attempts[i].req = NULL;
+    }
+    p->n_targets = plan->count;
     p->f = f;
     p->hash = hash;
     p->last_rcode = -1;
@@ -284,7 +291,8 @@ void fwd_inflight_join(struct forwarder *f, const uint8_t *key, size_t key_len,
         }
         return;
     }
-    p = fwd_inflight_new(f, hash, key, key_len, query, query_len);
+    fwd_servers_plan(&f->servers, subset, n_subset, uv_now(f->loop), &plan);
+    p = fwd_inflight_new(f, hash, key, key_len, query, query_len, &plan);
     if (p == NULL || fwd_inflight_add_waiter(p, w) != 0) {
         if (p != NULL) {
             free(p->waiters);
@@ -302,11 +310,6 @@ void fwd_inflight_join(struct forwarder *f, const uint8_t *key, size_t key_len,
     f->n_inflight++;
     f->stats.forwarded++;
 
-    fwd_servers_plan(&f->servers, subset, n_subset, uv_now(f->loop), &plan);
-    for (size_t i = 0; i < plan.count; i++) {
-        p->targets[i] = f->servers.list[plan.order[i]].addr;
-    }
-    p->n_targets = plan.count;
     for (size_t i = 0; i < plan.parallel; i++) {
         fwd_inflight_send_next(p);
     }
