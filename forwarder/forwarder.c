@@ -225,38 +225,32 @@ static uint32_t fwd_cache_lifetime(const struct fwd_config *cfg, const struct dn
     return life;
 }
 
-static void fwd_cache_store(struct forwarder *f, const uint8_t *key, size_t key_len, uint8_t *msg,
-                            size_t len, const struct dns_response *r)
+/* Brings every TTL within [min-cache-ttl, life], so what clients see, first from upstream
+ * and then from the cache, counts down with the entry itself. */
+static void fwd_clamp_ttls(const struct fwd_config *cfg, uint8_t *msg, const struct dns_response *r,
+                           uint32_t life)
 {
-    uint32_t life = fwd_cache_lifetime(&f->cfg, r);
-
-    if (f->cache == NULL || life == 0) {
-        return;
-    }
-    /* Every TTL is brought within [min-cache-ttl, lifetime], so what clients see counts down
-     * with the entry itself. */
     for (size_t i = 0; i < r->n_ttl; i++) {
         uint8_t *p = msg + r->ttl_offsets[i];
         uint32_t ttl = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
         if (ttl > life) {
             ttl = life;
         }
-        if (ttl < f->cfg.min_cache_ttl) {
-            ttl = f->cfg.min_cache_ttl;
+        if (ttl < cfg->min_cache_ttl) {
+            ttl = cfg->min_cache_ttl;
         }
         p[0] = (uint8_t)(ttl >> 24);
         p[1] = (uint8_t)(ttl >> 16);
         p[2] = (uint8_t)(ttl >> 8);
         p[3] = (uint8_t)ttl;
     }
-    dns_cache_put(f->cache, key, key_len, msg, len, r->ttl_offsets, r->n_ttl, life,
-                  uv_now(f->loop));
 }
 
 void fwd_deliver(struct forwarder *f, const uint8_t *key, size_t key_len, uint8_t *answer,
                  size_t len, const struct fwd_waiter *waiters, size_t n_waiters)
 {
     struct dns_response r;
+    uint32_t life = 0;
 
     if (dns_msg_scan_response(answer, len, &r) != 0) {
         /* Not parseable as a whole: pass it on uncached, as dnsmasq would. */
@@ -266,11 +260,19 @@ void fwd_deliver(struct forwarder *f, const uint8_t *key, size_t key_len, uint8_
         return;
     }
     len = fwd_strip_opt(answer, len, &r);
+    if (f->cache != NULL) {
+        life = fwd_cache_lifetime(&f->cfg, &r);
+    }
+    if (life != 0) {
+        fwd_clamp_ttls(&f->cfg, answer, &r, life);
+    }
     for (size_t i = 0; i < n_waiters; i++) {
         fwd_serve(f, &waiters[i], answer, len);
     }
-    /* Stored after serving: the store rewrites TTLs in place. */
-    fwd_cache_store(f, key, key_len, answer, len, &r);
+    if (life != 0) {
+        dns_cache_put(f->cache, key, key_len, answer, len, r.ttl_offsets, r.n_ttl, life,
+                      uv_now(f->loop));
+    }
 }
 
 /* The servers for a name: those of the longest matching server=/domain/, else the default
