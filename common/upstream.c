@@ -286,24 +286,21 @@ static void upstream_on_tcp_connected(uv_connect_t *c, int status)
     }
 }
 
-static void upstream_start_tcp(struct upstream_req *r)
+/* Opens the TCP connection of r and starts its timer; the query is written once connected.
+ * Returns 0 or an error, leaving r to be closed by the caller. */
+static int upstream_open_tcp(struct upstream_req *r)
 {
     int rc;
 
-    /* The UDP socket is done with; close it now rather than at the end. */
-    upstream_close_poll(r);
     r->phase = UPSTREAM_TCP;
     r->u->stats.sent_tcp++;
-
     r->tcp_buf = malloc(2 + DNS_TCP_MAX);
     if (r->tcp_buf == NULL) {
-        upstream_finish(r, -ENOMEM, NULL, 0);
-        return;
+        return -ENOMEM;
     }
     rc = uv_tcp_init(r->u->loop, &r->tcp);
     if (rc < 0) {
-        upstream_finish(r, rc, NULL, 0);
-        return;
+        return rc;
     }
     r->tcp.data = r;
     r->tcp_open = true;
@@ -312,10 +309,22 @@ static void upstream_start_tcp(struct upstream_req *r)
     rc = uv_tcp_connect(&r->connect, &r->tcp, (const struct sockaddr *)&r->server.sa,
                         upstream_on_tcp_connected);
     if (rc < 0) {
-        upstream_finish(r, rc, NULL, 0);
-        return;
+        return rc;
     }
     uv_timer_start(&r->timer, upstream_on_timeout, r->timeout_ms, 0);
+    return 0;
+}
+
+static void upstream_start_tcp(struct upstream_req *r)
+{
+    int rc;
+
+    /* The UDP socket is done with; close it now rather than at the end. */
+    upstream_close_poll(r);
+    rc = upstream_open_tcp(r);
+    if (rc < 0) {
+        upstream_finish(r, rc, NULL, 0);
+    }
 }
 
 /* A fresh UDP socket connected to the server: the kernel picks a random ephemeral port, and
@@ -368,6 +377,17 @@ static int upstream_req_new(struct upstream *u, const struct addr *server, const
     return 0;
 }
 
+/* Puts r on the client's list of requests and counts it. */
+static void upstream_link(struct upstream *u, struct upstream_req *r)
+{
+    r->next = u->reqs;
+    if (u->reqs != NULL) {
+        u->reqs->prev = r;
+    }
+    u->reqs = r;
+    u->inflight++;
+}
+
 int upstream_query(struct upstream *u, const struct addr *server, const uint8_t *query, size_t len,
                    uint32_t timeout_ms, upstream_cb cb, void *user, struct upstream_req **req)
 {
@@ -407,13 +427,40 @@ int upstream_query(struct upstream *u, const struct addr *server, const uint8_t 
     uv_poll_start(&r->poll, UV_READABLE, upstream_on_udp_readable);
     uv_timer_start(&r->timer, upstream_on_timeout, timeout_ms, 0);
 
-    r->next = u->reqs;
-    if (u->reqs != NULL) {
-        u->reqs->prev = r;
-    }
-    u->reqs = r;
-    u->inflight++;
+    upstream_link(u, r);
     u->stats.sent_udp++;
+    if (req != NULL) {
+        *req = r;
+    }
+    return 0;
+}
+
+int upstream_query_tcp(struct upstream *u, const struct addr *server, const uint8_t *query,
+                       size_t len, uint32_t timeout_ms, upstream_cb cb, void *user,
+                       struct upstream_req **req)
+{
+    struct upstream_req *r;
+    int rc;
+
+    if (u->inflight >= u->max_inflight) {
+        return -EBUSY;
+    }
+    rc = upstream_req_new(u, server, query, len, &r);
+    if (rc < 0) {
+        return rc;
+    }
+    r->cb = cb;
+    r->user = user;
+    r->timeout_ms = timeout_ms;
+    uv_timer_init(u->loop, &r->timer);
+    r->timer.data = r;
+    r->open_handles = 1;
+    upstream_link(u, r);
+    rc = upstream_open_tcp(r);
+    if (rc < 0) {
+        upstream_req_close(r); /* freed once its handles are closed; no callback */
+        return rc;
+    }
     if (req != NULL) {
         *req = r;
     }

@@ -45,6 +45,12 @@ void upstream_free(struct upstream *u);
 int upstream_query(struct upstream *u, const struct addr *server, const uint8_t *query, size_t len,
                    uint32_t timeout_ms, upstream_cb cb, void *user, struct upstream_req **req);
 
+/* As upstream_query, but over TCP from the start (RFC 7766), for TCP clients and TCP-only
+ * servers. An error returned here means the callback will not run. */
+int upstream_query_tcp(struct upstream *u, const struct addr *server, const uint8_t *query,
+                       size_t len, uint32_t timeout_ms, upstream_cb cb, void *user,
+                       struct upstream_req **req);
+
 /* Stops a request; its callback will not run. */
 void upstream_cancel(struct upstream_req *r);
 

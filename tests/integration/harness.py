@@ -41,6 +41,7 @@ import dns.rrset
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN_DIR = os.environ.get("PKDNS_BIN", os.path.join(REPO, "build", "bin"))
 FORWARDER = os.path.join(BIN_DIR, "pkdns-forwarder")
+ROUTER = os.path.join(BIN_DIR, "pkdns-router")
 DNSMASQ = "/usr/sbin/dnsmasq"
 
 QUERY_TIMEOUT_S = 2.0  # one query, UDP or TCP
@@ -428,6 +429,42 @@ def start_forwarder(case, conf=(), args=(), conf_file=None, addr="127.0.0.1", po
     return fwd
 
 
+class Router(Process, Endpoint):
+    """pkdns-router: process and the endpoint it answers on."""
+
+    def __init__(self, case, argv, addr, port):
+        if not os.access(ROUTER, os.X_OK):
+            raise Failure(f"{ROUTER} is not built")
+        Process.__init__(self, case, f"router{len(case.processes)}", argv, must_survive=True)
+        Endpoint.__init__(self, addr, port)
+
+
+def start_router(case, conf="", conf_file=None, args=(), addr=None, port=None, verbose=False,
+                 wait=True, env=None):
+    """Starts pkdns-router on a fresh loopback address. Without conf_file, writes an INI file
+    of `conf` (native format) with `--local` naming where to listen; with it, runs that file as
+    is, still with `--local`. Waits until it answers id.server CH TXT unless wait is False."""
+    addr = addr or loopback_address()
+    if port is None:
+        port = free_port(addr)
+    if conf_file is None:
+        conf_file = case.write("router.ini", conf)
+    argv = [ROUTER, "-c", conf_file, "--local", f"{addr}:{port}", *args]
+    if verbose:
+        argv.append("-v")
+    saved = os.environ.copy()
+    try:
+        if env:
+            os.environ.update(env)
+        router = Router(case, argv, addr, port)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if wait:
+        wait_until_answers(router, router)
+    return router
+
+
 # ---------------------------------------------------------------------------------------------
 # dnsmasq as a real upstream.
 
@@ -487,6 +524,7 @@ class ScriptedServer(Endpoint):
         self.decoys = []
         self.negative_soa = True
         self.soa_minimum = 60
+        self.any_a = None  # when set, every A query not in records gets this address
         self.received = []  # (transport, lower-case qname text, rdtype text)
         self._lock = threading.Lock()
         self._stopping = False
@@ -560,6 +598,8 @@ class ScriptedServer(Endpoint):
             r.set_rcode(self.rcode)
             return r
         found, exists = self._lookup(question.name, question.rdtype)
+        if found is None and self.any_a is not None and question.rdtype == dns.rdatatype.A:
+            found, exists = (300, [self.any_a]), True
         if found is not None:
             ttl, rdatas = found
             r.answer.append(dns.rrset.from_text_list(question.name, ttl, question.rdclass,

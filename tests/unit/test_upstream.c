@@ -701,6 +701,46 @@ static void test_truncated_udp_answer_is_retried_over_tcp(void)
     harness_finish(h);
 }
 
+static void test_tcp_query_goes_over_tcp_only(void)
+{
+    struct harness *h = harness_start(FAKE_ANSWER, 0);
+    struct outcome o = {0};
+    struct upstream_stats stats;
+    uint8_t query[DNS_UDP_MIN];
+    size_t len = query_build(0x4321, query, sizeof(query));
+
+    CHECK_INT(upstream_query_tcp(h->up, &h->server.addr, query, len, LONG_TIMEOUT_MS, on_outcome,
+                                 &o, NULL),
+              0);
+    harness_run(h);
+    upstream_stats(h->up, &stats);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, 0);
+    CHECK(answer_has_real_record(&o));
+    CHECK_INT(answer_id(&o), 0x4321);
+    CHECK_INT(h->server.udp_queries, 0);
+    CHECK_INT(h->server.tcp_queries, 1);
+    CHECK_INT(stats.sent_udp, 0);
+    CHECK_INT(stats.sent_tcp, 1);
+    harness_finish(h);
+}
+
+static void test_tcp_query_to_closed_port_fails(void)
+{
+    struct harness *h = harness_start(FAKE_SILENT, 0);
+    struct addr closed = closed_udp_port(); /* no TCP listener there either */
+    struct outcome o = {0};
+    uint8_t query[DNS_UDP_MIN];
+    size_t len = query_build(0x4321, query, sizeof(query));
+
+    CHECK_INT(upstream_query_tcp(h->up, &closed, query, len, LONG_TIMEOUT_MS, on_outcome, &o, NULL),
+              0);
+    harness_run(h);
+    CHECK_INT(o.calls, 1);
+    CHECK_INT(o.status, -ECONNREFUSED);
+    harness_finish(h);
+}
+
 static void test_silent_server_times_out_after_timeout_ms(void)
 {
     struct harness *h = harness_start(FAKE_SILENT, 0);
@@ -870,6 +910,8 @@ int main(void)
         UNIT(test_source_port_varies_across_queries),
         UNIT(test_replies_with_wrong_id_or_question_are_skipped),
         UNIT(test_truncated_udp_answer_is_retried_over_tcp),
+        UNIT(test_tcp_query_goes_over_tcp_only),
+        UNIT(test_tcp_query_to_closed_port_fails),
         UNIT(test_silent_server_times_out_after_timeout_ms),
         UNIT(test_closed_port_is_refused_quickly),
         UNIT(test_cancelled_request_never_calls_back),

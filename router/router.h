@@ -1,0 +1,50 @@
+/* pkdns-router: the front end on port 53. Each query is checked against the ACL and the rate
+ * limit, the first matching rule picks a pool (or drops, or answers with an rcode), the pool's
+ * policy picks a live backend, and the query goes there with a fresh random ID. */
+#ifndef PK_ROUTER_H
+#define PK_ROUTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "rt_config.h"
+
+struct router;
+
+/* How one router of several (threads = N) differs from the others. */
+struct router_options {
+    bool reuseport;     /* bind with SO_REUSEPORT: several routers share each address */
+    bool quiet;         /* leave health changes and reload lines to router 0 */
+    unsigned index;     /* which router this is, in the counters' lines */
+    unsigned n_routers; /* how many there are */
+};
+
+/* Creates a router on `loop` from cfg (copied): backends opened and health checks started,
+ * nothing bound yet. opts may be NULL (a single router). Returns 0 or a negative errno,
+ * logged. */
+int router_new(uv_loop_t *loop, const struct rt_config *cfg, const struct router_options *opts,
+               struct router **out);
+
+/* Binds every listen address, UDP and TCP. Returns 0 or the first error (logged). */
+int router_start(struct router *r);
+
+/* Calls cb(arg) once every backend's first health verdict is in (at once if it already is). */
+void router_when_ready(struct router *r, void (*cb)(void *arg), void *arg);
+
+/* Applies a new configuration (SIGHUP) without dropping queries in flight: rules, pools,
+ * backends, ACL, limits. Listen addresses stay as they are. Returns 0 or an error (the old
+ * configuration then stays). */
+int router_reload(struct router *r, const struct rt_config *cfg);
+
+/* The address endpoint i is bound to (tests bind port 0). */
+int router_local_addr(const struct router *r, size_t i, struct addr *out);
+
+/* Logs every counter (SIGUSR1), with dnsdist-like names. */
+void router_log_stats(const struct router *r);
+
+/* Stops listening, abandons queries in flight and frees everything; cb(arg) runs once all
+ * handles are closed. */
+void router_stop(struct router *r, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,225 @@
+#include "rt_health.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns_writer.h"
+#include "log.h"
+
+#define RT_HEALTH_TAG "health"
+
+struct rt_health {
+    uv_loop_t *loop;
+    struct upstream *up;
+    struct rt_backend_config cfg;
+    rt_health_cb cb;
+    void *user;
+    uv_timer_t timer;
+    struct upstream_req *req; /* the check in flight */
+    bool up_now;
+    bool settled;
+    bool log_changes;
+    bool checking;  /* lazy mode: checks run until the backend is back */
+    uint32_t fails; /* in a row: checks, or queries in lazy mode */
+    uint32_t successes;
+};
+
+static void rt_health_set(struct rt_health *h, bool up, const char *why)
+{
+    char text[ADDR_TEXT_MAX];
+
+    if (h->settled && h->up_now == up) {
+        return;
+    }
+    h->up_now = up;
+    h->settled = true;
+    if (!h->log_changes) {
+        h->cb(h->user, h, up);
+        return;
+    }
+    if (up) {
+        log_notice(RT_HEALTH_TAG, "backend %s (%s) is up", h->cfg.name,
+                   addr_format(&h->cfg.addr, text, sizeof(text)));
+    } else {
+        log_warn(RT_HEALTH_TAG, "backend %s (%s) is down: %s", h->cfg.name,
+                 addr_format(&h->cfg.addr, text, sizeof(text)), why);
+    }
+    h->cb(h->user, h, up);
+}
+
+static void rt_health_on_timer(uv_timer_t *t);
+
+static void rt_health_schedule(struct rt_health *h, uint64_t delay_ms)
+{
+    uv_timer_start(&h->timer, rt_health_on_timer, delay_ms, 0);
+}
+
+/* One check's outcome, by dnsdist's rule: any rcode but SERVFAIL is a success. */
+static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t len)
+{
+    struct rt_health *h = user;
+    bool ok =
+        status == 0 && len >= DNS_HEADER_LEN && (answer[3] & DNS_RCODE_MASK) != DNS_RCODE_SERVFAIL;
+    char why[96];
+
+    h->req = NULL;
+    if (ok) {
+        h->fails = 0;
+        h->successes++;
+    } else {
+        h->successes = 0;
+        h->fails++;
+    }
+    snprintf(why, sizeof(why), "%s",
+             status == 0            ? "health check answered SERVFAIL"
+             : status == -ETIMEDOUT ? "health check timed out"
+                                    : strerror(-status));
+    if (!h->settled) {
+        /* The first verdict counts at once, as dnsdist's checks at start-up do. */
+        rt_health_set(h, ok, why);
+    } else if (h->up_now && h->fails >= h->cfg.max_check_failures) {
+        rt_health_set(h, false, why);
+    } else if (!h->up_now && h->successes >= h->cfg.rise) {
+        rt_health_set(h, true, "");
+    }
+    if (h->cfg.health == RT_HEALTH_LAZY && h->up_now) {
+        h->checking = false; /* back to watching queries */
+        h->fails = 0;
+        return;
+    }
+    rt_health_schedule(h, h->cfg.check_interval_ms);
+}
+
+static int rt_health_query(const struct rt_health *h, uint8_t *buf, size_t cap)
+{
+    struct dns_writer w;
+    struct dns_header hdr = {.flags = DNS_FLAG_RD, .qdcount = 1};
+
+    dns_writer_init(&w, buf, cap);
+    dns_writer_header(&w, &hdr);
+    dns_writer_question(&w, h->cfg.check_name, h->cfg.check_name_len, h->cfg.check_type,
+                        h->cfg.check_class);
+    return dns_writer_finish(&w);
+}
+
+static void rt_health_on_timer(uv_timer_t *t)
+{
+    struct rt_health *h = t->data;
+    uint8_t query[DNS_NAME_MAX + 32];
+    int len = rt_health_query(h, query, sizeof(query));
+    int rc;
+
+    if (h->req != NULL || len < 0) {
+        return;
+    }
+    rc = h->cfg.tcp_only
+             ? upstream_query_tcp(h->up, &h->cfg.addr, query, (size_t)len, h->cfg.check_timeout_ms,
+                                  rt_health_on_answer, h, &h->req)
+             : upstream_query(h->up, &h->cfg.addr, query, (size_t)len, h->cfg.check_timeout_ms,
+                              rt_health_on_answer, h, &h->req);
+    if (rc != 0) {
+        h->req = NULL;
+        rt_health_on_answer(h, rc, NULL, 0);
+    }
+}
+
+/* Applies the mode: fixed verdicts for up and down, checks for auto. */
+static void rt_health_start(struct rt_health *h)
+{
+    uv_timer_stop(&h->timer);
+    h->fails = 0;
+    h->successes = 0;
+    h->checking = false;
+    switch (h->cfg.health) {
+    case RT_HEALTH_UP:
+        rt_health_set(h, true, "");
+        break;
+    case RT_HEALTH_DOWN:
+        rt_health_set(h, false, "set down by the configuration");
+        break;
+    case RT_HEALTH_LAZY:
+        rt_health_set(h, true, ""); /* trusted until queries fail */
+        break;
+    case RT_HEALTH_AUTO:
+        rt_health_schedule(h, 0);
+        break;
+    }
+}
+
+int rt_health_new(uv_loop_t *loop, struct upstream *up, const struct rt_backend_config *cfg,
+                  bool log_changes, rt_health_cb cb, void *user, struct rt_health **out)
+{
+    struct rt_health *h = calloc(1, sizeof(*h));
+
+    if (h == NULL) {
+        return -ENOMEM;
+    }
+    h->loop = loop;
+    h->up = up;
+    h->cfg = *cfg;
+    h->log_changes = log_changes;
+    h->cb = cb;
+    h->user = user;
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    *out = h;
+    rt_health_start(h);
+    return 0;
+}
+
+void rt_health_update(struct rt_health *h, const struct rt_backend_config *cfg)
+{
+    enum rt_health_mode old = h->cfg.health;
+
+    h->cfg = *cfg;
+    if (old != cfg->health) {
+        if (h->req != NULL) {
+            upstream_cancel(h->req);
+            h->req = NULL;
+        }
+        rt_health_start(h);
+    }
+}
+
+bool rt_health_is_up(const struct rt_health *h)
+{
+    return h->settled && h->up_now;
+}
+
+bool rt_health_settled(const struct rt_health *h)
+{
+    return h->settled;
+}
+
+void rt_health_query_result(struct rt_health *h, bool ok)
+{
+    if (h->cfg.health != RT_HEALTH_LAZY || h->checking) {
+        return;
+    }
+    h->fails = ok ? 0 : h->fails + 1;
+    if (h->fails >= h->cfg.max_check_failures) {
+        /* Down until the checks that start now see it answer `rise` times. */
+        h->checking = true;
+        h->successes = 0;
+        rt_health_set(h, false, "queries timed out");
+        rt_health_schedule(h, h->cfg.check_interval_ms);
+    }
+}
+
+static void rt_health_on_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+void rt_health_free(struct rt_health *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    if (h->req != NULL) {
+        upstream_cancel(h->req);
+        h->req = NULL;
+    }
+    uv_close((uv_handle_t *)&h->timer, rt_health_on_closed);
+}

@@ -1,0 +1,195 @@
+"""pkdns-router as an operator sees it: READY=1 after the first health checks, SIGHUP reloads
+under load without losing a query (and keeps the old rules when the new file is bad), SIGUSR1
+logs the counters, SIGTERM stops cleanly, the ACL and the rate limit, and a flood of malformed
+datagrams after which it still answers."""
+
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.exception  # noqa: E402
+
+import harness  # noqa: E402
+from harness import ScriptedServer, expect, expect_answer, expect_eq, query  # noqa: E402
+
+
+def one_backend(t, answer="192.0.2.1", extra=""):
+    server = ScriptedServer(t)
+    server.any_a = answer
+    conf = (f"[backend b]\naddress = {server.addr}:{server.port}\n{extra}"
+            "[rule all]\nmatch = all\naction = pool\n")
+    return server, conf
+
+
+def test_ready_is_sent_after_the_first_health_checks(t):
+    silent = ScriptedServer(t)
+    silent.silent = True
+    conf = (f"[backend slow]\naddress = {silent.addr}:{silent.port}\ncheck_timeout_ms = 700\n"
+            "[rule all]\nmatch = all\naction = pool\n")
+    path = t.path("notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(path)
+        notify.settimeout(5)
+        started = time.monotonic()
+        router = harness.start_router(t, conf, wait=False, env={"NOTIFY_SOCKET": path})
+        message = notify.recv(4096).decode()
+        waited = time.monotonic() - started
+    expect("READY=1" in message, f"first notification: {message!r}")
+    expect(waited >= 0.6, f"READY=1 after {waited:.2f} s, before the 0.7 s health check ended")
+    expect("backend slow" in router.log(), "READY=1 came before the backend's first verdict")
+
+
+def test_sigterm_stops_cleanly(t):
+    _, conf = one_backend(t)
+    router = harness.start_router(t, conf)
+    expect_eq(router.stop(), 0, "exit status after SIGTERM")
+    expect("stopped" in router.log(), "no stop line in the log")
+
+
+def test_sigusr1_logs_counters(t):
+    _, conf = one_backend(t)
+    router = harness.start_router(t, conf)
+    for i in range(3):
+        query(router, f"q{i}.test")
+    router.send_signal(signal.SIGUSR1)
+    line = router.wait_log(r"\[stats\] queries=")
+    expect("responses=3" in line or "responses=4" in line, f"stats line: {line}")
+    router.wait_log(r"server b address=.* state=up queries=\d+ responses=3")
+    router.wait_log(r"rule all matches=3")
+
+
+def test_reload_under_load_loses_no_query(t):
+    first, conf = one_backend(t, "192.0.2.1")
+    second = ScriptedServer(t)
+    second.any_a = "192.0.2.2"
+    router = harness.start_router(t, conf)
+    conf_path = t.path("router.ini")
+    failures, answers = [], set()
+    stop = threading.Event()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            try:
+                r = query(router, f"load{i}.test", timeout=2)
+                answers.update(harness.answer_texts(r))
+                if r.rcode() != 0:
+                    failures.append(harness.describe(r))
+            except dns.exception.Timeout:
+                failures.append(f"timeout on load{i}.test")
+            i += 1
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for th in threads:
+        th.start()
+    time.sleep(0.3)
+    for n in range(6):
+        server = second if n % 2 == 0 else first
+        with open(conf_path, "w") as f:
+            f.write(f"[backend b{n}]\naddress = {server.addr}:{server.port}\n"
+                    "[rule all]\nmatch = all\naction = pool\n")
+        router.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+    stop.set()
+    for th in threads:
+        th.join()
+    expect(not failures, f"{len(failures)} queries failed during reloads: {failures[:5]}")
+    expect(answers == {"192.0.2.1", "192.0.2.2"}, f"answers seen: {answers}")
+    expect_eq(router.log().count("configuration reloaded"), 6, "reload lines")
+
+
+def test_bad_reload_keeps_the_old_configuration(t):
+    _, conf = one_backend(t, "192.0.2.1")
+    router = harness.start_router(t, conf)
+    with open(t.path("router.ini"), "w") as f:
+        f.write("[backend broken]\naddress = nowhere\n")
+    router.send_signal(signal.SIGHUP)
+    router.wait_log(r"keeping the old one")
+    expect("router.ini:2:" in router.log(), "the bad line was not named")
+    expect_answer(query(router, "after.test"), "A", ["192.0.2.1"], "after a bad reload")
+
+
+def test_acl_drops_sources_outside_it(t):
+    _, conf = one_backend(t)
+    router = harness.start_router(t, "[router]\nacl = 10.0.0.0/8\n" + conf, wait=False)
+    time.sleep(0.5)
+    try:
+        query(router, "x.test", timeout=1.0)
+        raise harness.Failure("a query from outside the ACL was answered")
+    except dns.exception.Timeout:
+        pass
+    router.send_signal(signal.SIGUSR1)
+    router.wait_log(r"acl-drops=1")
+
+
+def test_rate_limit_refuses_beyond_the_burst(t):
+    _, conf = one_backend(t)
+    limits = "[router]\nrate_limit_qps = 1\nrate_limit_burst = 5\nrate_limit_action = refused\n"
+    router = harness.start_router(t, limits + conf, wait=False)
+    time.sleep(0.5)
+    codes = [harness.rcode(query(router, f"r{i}.test")) for i in range(10)]
+    expect(codes.count("NOERROR") <= 6 and codes.count("REFUSED") >= 4,
+           f"rcodes of 10 quick queries with a burst of 5: {codes}")
+
+
+def test_still_answers_after_a_flood_of_malformed_datagrams(t):
+    _, conf = one_backend(t, "192.0.2.4")
+    router = harness.start_router(t, conf)
+    rng = random.Random(5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(3000):
+            kind = i % 4
+            if kind == 0:
+                data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 12)))
+            elif kind == 1:
+                data = bytes(rng.getrandbits(8) for _ in range(rng.randrange(12, 300)))
+            elif kind == 2:  # a header claiming one question, then junk labels
+                data = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + bytes(
+                    [63] + [rng.getrandbits(8) for _ in range(rng.randrange(0, 80))])
+            else:  # a response: must never be answered
+                data = b"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01"
+            s.sendto(data, (router.addr, router.port))
+    expect_answer(harness.query_retrying(router, "after.flood.test"), "A", ["192.0.2.4"],
+                  "after 3000 malformed datagrams")
+
+
+def test_tcp_clients_are_served(t):
+    _, conf = one_backend(t, "192.0.2.8")
+    router = harness.start_router(t, conf)
+    for i in range(3):
+        expect_answer(query(router, f"t{i}.test", tcp=True), "A", ["192.0.2.8"],
+                      f"t{i}.test over TCP")
+
+
+def test_two_loops_share_the_work_and_stop_cleanly(t):
+    server, conf = one_backend(t, "192.0.2.6")
+    router = harness.start_router(t, "[router]\nthreads = 2\n" + conf)
+    for i in range(20):  # from fresh sockets, so the kernel spreads them over both loops
+        expect_answer(query(router, f"l{i}.test"), "A", ["192.0.2.6"], f"l{i}.test, 2 loops")
+    expect_answer(query(router, "tcp.test", tcp=True), "A", ["192.0.2.6"], "TCP with 2 loops")
+    router.send_signal(signal.SIGUSR1)
+    router.wait_log(r"\[stats1\] queries=")
+    router.wait_log(r"\[stats2\] queries=")
+    expect_eq(router.log().count("backend b "), 1, "health lines (only loop 1 logs them)")
+    other = ScriptedServer(t)
+    other.any_a = "192.0.2.7"
+    with open(t.path("router.ini"), "w") as f:
+        f.write(f"[router]\nthreads = 2\n[backend c]\naddress = {other.addr}:{other.port}\n"
+                "[rule all]\nmatch = all\naction = pool\n")
+    router.send_signal(signal.SIGHUP)
+    harness.query_until(router, lambda i: f"after{i}.test",
+                        lambda r: harness.answer_texts(r) == ["192.0.2.7"],
+                        "answers from the new backend on every loop")
+    for i in range(10):
+        expect_answer(query(router, f"again{i}.test"), "A", ["192.0.2.7"],
+                      f"again{i}.test after the reload, 2 loops")
+    expect_eq(router.stop(), 0, "exit status after SIGTERM with 2 loops")
+
+
+harness.main(globals())

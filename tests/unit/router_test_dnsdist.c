@@ -1,0 +1,270 @@
+#include "dns_name.h"
+#include "rt_config.h"
+#include "unit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- harness: a config written from text and read with stderr captured ---- */
+
+static struct rt_config *cfg;
+static struct conf_ctx ctx;
+static char path[64];
+static char logged[16384];
+static int read_rc;
+
+static void capture_begin(int *saved, int *fd)
+{
+    char tmp[] = "/tmp/pk-rtlog-XXXXXX";
+
+    *fd = mkstemp(tmp);
+    unlink(tmp);
+    fflush(stderr);
+    *saved = dup(2);
+    dup2(*fd, 2);
+}
+
+static void capture_end(int saved, int fd)
+{
+    ssize_t n;
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    n = read(fd, logged, sizeof(logged) - 1);
+    logged[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+/* Reads `text` as a configuration file (either format), keeping what was logged. */
+static void load(const char *text)
+{
+    int fd, saved, cap;
+
+    snprintf(path, sizeof(path), "/tmp/pk-rtconf-XXXXXX");
+    fd = mkstemp(path);
+    CHECK_INT(write(fd, text, strlen(text)), (long long)strlen(text));
+    close(fd);
+    rt_config_defaults(cfg);
+    memset(&ctx, 0, sizeof(ctx));
+    capture_begin(&saved, &cap);
+    read_rc = rt_config_read_file(cfg, path, &ctx);
+    capture_end(saved, cap);
+    unlink(path);
+}
+
+/* True when the log has an error naming line `line` of the file and containing `what`. */
+static bool logged_error(int line, const char *what)
+{
+    char where[96];
+
+    snprintf(where, sizeof(where), "%s:%d: ", path, line);
+    for (const char *p = strstr(logged, where); p != NULL; p = strstr(p + 1, where)) {
+        const char *eol = strchr(p, '\n');
+        const char *hit = strstr(p, what);
+        if (hit != NULL && (eol == NULL || hit < eol)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+#define STACK_FILE "tests/data/stack/dnsdist.conf"
+
+static void test_stack_dnsdist_conf_reads_unchanged(void)
+{
+    int saved, fd;
+
+    rt_config_defaults(cfg);
+    memset(&ctx, 0, sizeof(ctx));
+    capture_begin(&saved, &fd);
+    read_rc = rt_config_read_file(cfg, STACK_FILE, &ctx);
+    capture_end(saved, fd);
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(ctx.warnings, 0);
+    CHECK_INT(cfg->format, RT_FORMAT_DNSDIST);
+    CHECK_INT(cfg->n_listen, 1);
+    CHECK_INT(addr_port(&cfg->listen[0]), 53);
+    CHECK_INT(cfg->n_backends, 2);
+    CHECK_INT(addr_port(&cfg->backends[0].addr), 5301);
+    CHECK_STR(cfg->pools[cfg->backends[0].pools[0]].name, "default");
+    CHECK_INT(cfg->backends[0].health, RT_HEALTH_AUTO);
+    CHECK_INT(addr_port(&cfg->backends[1].addr), 5300);
+    CHECK_STR(cfg->pools[cfg->backends[1].pools[0]].name, "pkdns");
+    CHECK_INT(cfg->backends[1].health, RT_HEALTH_UP);
+    CHECK_INT(cfg->n_rules, 2);
+    CHECK_INT(cfg->rules[0].match[0].kind, RT_MATCH_REGEX);
+    CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text),
+              "^(([^.]+\\.)+)?[ybndrfg8ejkmcpqxot1uwisza345h769]{52}\\.?$");
+    CHECK_STR(cfg->pools[cfg->rules[0].pool].name, "pkdns");
+    CHECK_INT(cfg->rules[1].match[0].kind, RT_MATCH_ALL);
+    CHECK_STR(cfg->pools[cfg->rules[1].pool].name, "default");
+}
+
+static void test_every_supported_call_is_understood(void)
+{
+    load("-- a comment\n"
+         "--[[ a block\n comment ]]\n"
+         "setLocal('127.0.0.1:5353')\n"
+         "addLocal(\"[::1]:5353\")\n"
+         "setACL({'127.0.0.0/8', '::1/128'})\n"
+         "addACL('192.0.2.0/24')\n"
+         "setServerPolicy(firstAvailable)\n"
+         "setServFailWhenNoServer(false)\n"
+         "setUDPTimeout(3)\n"
+         "setSecurityPollSuffix('')\n"
+         "newServer('192.0.2.1')\n"
+         "local srv = newServer{address='192.0.2.2:5300', pool={'a', 'b'}, name='two',\n"
+         "  healthCheckMode='lazy', checkName='example.com', checkType='A', checkClass=1,\n"
+         "  checkInterval=2, checkTimeout=500, maxCheckFailures=3, rise=2, order=4,\n"
+         "  weight=9, tcpOnly=true, sockets=2}\n"
+         "srv:setUp()\n"
+         "addAction(RegexRule([[^www\\.]]), PoolAction('a'))\n"
+         "addAction(SuffixMatchNodeRule({'x.test', 'y.test'}), DropAction())\n"
+         "addAction(QTypeRule(DNSQType.AAAA), RCodeAction(DNSRCode.REFUSED), {name='v6'})\n"
+         "addAction(QTypeRule('MX'), RCodeAction(dnsdist.NXDOMAIN))\n"
+         "addAction('z.test', PoolAction('b', true));\n"
+         "addAction(AndRule({QTypeRule(1), SuffixMatchNodeRule('w.test')}), PoolAction('a'))\n"
+         "addAction(AllRule(), PoolAction(''))\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->n_listen, 2);
+    CHECK_INT(cfg->n_acl, 3);
+    CHECK_INT(cfg->policy, RT_POLICY_FIRST_AVAILABLE);
+    CHECK(!cfg->servfail_no_server);
+    CHECK_INT(cfg->timeout_ms, 3000);
+    CHECK_INT(cfg->n_backends, 2);
+    CHECK_STR(cfg->backends[0].name, "192.0.2.1:53");
+    const struct rt_backend_config *b = &cfg->backends[1];
+    CHECK_STR(b->name, "two");
+    CHECK_INT(b->n_pools, 2);
+    CHECK_INT(b->health, RT_HEALTH_UP); /* srv:setUp() */
+    CHECK_INT(b->check_interval_ms, 2000);
+    CHECK_INT(b->check_timeout_ms, 500);
+    CHECK_INT(b->check_type, DNS_TYPE_A);
+    CHECK_INT(b->check_class, DNS_CLASS_IN);
+    CHECK_INT(b->order, 4);
+    CHECK_INT(b->weight, 9);
+    CHECK(b->tcp_only);
+    CHECK_INT(b->sockets, 2);
+    CHECK_INT(cfg->n_rules, 7);
+    CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), "^www\\.");
+    CHECK_STR(rt_config_text(cfg, cfg->rules[1].match[0].text), "x.test y.test");
+    CHECK_INT(cfg->rules[1].action, RT_ACTION_DROP);
+    CHECK_STR(cfg->rules[2].name, "v6");
+    CHECK_INT(cfg->rules[2].match[0].qtypes[0], DNS_TYPE_AAAA);
+    CHECK_INT(cfg->rules[2].rcode, DNS_RCODE_REFUSED);
+    CHECK_INT(cfg->rules[3].rcode, DNS_RCODE_NXDOMAIN);
+    CHECK_INT(cfg->rules[4].match[0].kind, RT_MATCH_SUFFIX);
+    CHECK_INT(cfg->rules[5].n_match, 2);
+    CHECK_STR(cfg->pools[cfg->rules[6].pool].name, "");
+}
+
+static void test_string_escapes_are_decoded(void)
+{
+    load("addAction(RegexRule(\"a\\\\.b\\x41\\65\\tc\"), DropAction())\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), "a\\.bAA\tc");
+}
+
+static void test_unsupported_calls_are_errors_naming_line_and_call(void)
+{
+    load("setLocal('127.0.0.1:53')\n"                      /* 1 */
+         "controlSocket('127.0.0.1:5199')\n"               /* 2 */
+         "newServer({address='127.0.0.1:5300', qps=10})\n" /* 3 */
+         "addAction(MaxQPSIPRule(5), DropAction())\n"      /* 4 */
+         "setServerPolicy(chashed)\n"                      /* 5 */
+         "if true then setLocal('127.0.0.1:54') end\n"     /* 6 */
+         "addAction(AllRule(), PoolAction('x'))\n"         /* 7 */
+         "srv = newServer('127.0.0.1:5301')\n"             /* 8 */
+         "srv:setQPS(10)\n"                                /* 9 */
+         "x = 'a' .. 'b'\n");                              /* 10 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "controlSocket() is not supported"));
+    CHECK(logged_error(3, "parameter 'qps' is not supported"));
+    CHECK(logged_error(4, "MaxQPSIPRule() is not supported"));
+    CHECK(logged_error(5, "chashed is not supported"));
+    CHECK(logged_error(6, ""));
+    CHECK(logged_error(9, ":setQPS() is not supported"));
+    CHECK(logged_error(10, "unsupported symbol"));
+    CHECK_INT(ctx.errors, 7);
+    /* The good lines around the bad ones still count. */
+    CHECK_INT(cfg->n_rules, 1);
+}
+
+static void test_syntax_errors_are_reported_and_reading_goes_on(void)
+{
+    load("setLocal('127.0.0.1:53'\n"                        /* 1: no ')' */
+         "newServer{address='127.0.0.1:1'}\n"               /* 2 */
+         "setACL('unterminated)\n"                          /* 3 */
+         "setUDPTimeout(1.5)\n"                             /* 4 */
+         "newServer{address='bad address'}\n"               /* 5 */
+         "addAction(RegexRule('a(b'), PoolAction('p'))\n"); /* 6 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "expected ',' or ')'"));
+    CHECK(logged_error(3, "unfinished string"));
+    CHECK(logged_error(4, "whole number"));
+    CHECK(logged_error(5, "bad address"));
+    CHECK(logged_error(6, "regex 'a(b'"));
+    CHECK_INT(cfg->n_backends, 1); /* line 2, after the error on line 1 */
+}
+
+static void test_wrong_argument_types_are_errors(void)
+{
+    load("setServFailWhenNoServer('yes')\n"
+         "setServerPolicy('roundrobin')\n"
+         "addAction(AllRule(), 'pool')\n"
+         "newServer{address='127.0.0.1', tcpOnly='yes'}\n");
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(1, "must be a boolean"));
+    CHECK(logged_error(2, "must be a policy"));
+    CHECK(logged_error(3, "must be a action"));
+    CHECK(logged_error(4, "tcpOnly"));
+}
+
+static void test_dnsdist_config_prints_as_native_ini(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+    int saved, fd;
+
+    rt_config_defaults(cfg);
+    memset(&ctx, 0, sizeof(ctx));
+    capture_begin(&saved, &fd);
+    read_rc = rt_config_read_file(cfg, STACK_FILE, &ctx);
+    capture_end(saved, fd);
+    out = open_memstream(&text, &len);
+    rt_config_print(cfg, out);
+    fclose(out);
+    CHECK(strstr(text, "[backend 127.0.0.1:5300]\naddress = 127.0.0.1:5300\npool = pkdns\n"
+                       "health_check = up\n") != NULL);
+    CHECK(strstr(text, "match = regex ^(([^.]+\\.)+)?[ybndrfg8ejkmcpqxot1uwisza345h769]{52}"
+                       "\\.?$\naction = pool pkdns\n") != NULL);
+    CHECK(strstr(text, "match = all\naction = pool default\n") != NULL);
+    load(text); /* and the printed form reads back */
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->format, RT_FORMAT_INI);
+    CHECK_INT(cfg->n_rules, 2);
+    free(text);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT(test_stack_dnsdist_conf_reads_unchanged),
+        UNIT(test_every_supported_call_is_understood),
+        UNIT(test_string_escapes_are_decoded),
+        UNIT(test_unsupported_calls_are_errors_naming_line_and_call),
+        UNIT(test_syntax_errors_are_reported_and_reading_goes_on),
+        UNIT(test_wrong_argument_types_are_errors),
+        UNIT(test_dnsdist_config_prints_as_native_ini),
+    };
+    int rc;
+
+    cfg = malloc(sizeof(*cfg));
+    rc = unit_run("router_dnsdist", tests, sizeof(tests) / sizeof(tests[0]));
+    free(cfg);
+    return rc;
+}
