@@ -17,32 +17,14 @@ static struct conf_ctx ctx;
 static char conf_path[64];
 static char logged[8192];
 
-static int capture_fd = -1;
-static int saved_stderr = -1;
-
-/* Points fd 2 at a temporary file until capture_end, so that log lines can be checked. */
 static void capture_begin(void)
 {
-    char path[] = "/tmp/pk-fwdlog-XXXXXX";
-
-    capture_fd = mkstemp(path);
-    unlink(path);
-    fflush(stderr);
-    saved_stderr = dup(2);
-    dup2(capture_fd, 2);
+    unit_capture_begin();
 }
 
 static void capture_end(void)
 {
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(saved_stderr, 2);
-    close(saved_stderr);
-    lseek(capture_fd, 0, SEEK_SET);
-    n = read(capture_fd, logged, sizeof(logged) - 1);
-    logged[n > 0 ? n : 0] = '\0';
-    close(capture_fd);
+    snprintf(logged, sizeof(logged), "%s", unit_capture_end());
 }
 
 static int apply_line(struct conf_ctx *c, const char *key, const char *value, void *user)

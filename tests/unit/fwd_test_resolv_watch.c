@@ -570,27 +570,14 @@ static void test_watch_two_files_give_union_in_order(void)
     fixture_finish();
 }
 
-/* Points stderr at a temporary file while fn runs and returns what was written. */
-static char captured[2048];
+/* What fn wrote to stderr while it ran. */
+static const char *captured = "";
 
 static void capture_stderr(void (*fn)(void))
 {
-    char path[] = "/tmp/pk-resolv-log-XXXXXX";
-    int fd = mkstemp(path);
-    int saved = dup(2);
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(fd, 2);
+    unit_capture_begin();
     fn();
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, captured, sizeof(captured) - 1);
-    captured[n > 0 ? n : 0] = '\0';
-    close(fd);
-    unlink(path);
+    captured = unit_capture_end();
 }
 
 static void rename_self_link_into_place(void)

@@ -1,6 +1,8 @@
 #include "unit.h"
 
 #include <ctype.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int unit_failures_in_test;
 
@@ -58,4 +60,33 @@ int unit_hex(const char *hex, unsigned char *out, size_t cap)
         hi = -1;
     }
     return hi < 0 ? (int)len : -1;
+}
+
+static char unit_captured[16384];
+static int unit_capture_fd = -1;
+static int unit_saved_stderr = -1;
+
+void unit_capture_begin(void)
+{
+    char path[] = "/tmp/pk-unit-log-XXXXXX";
+
+    unit_capture_fd = mkstemp(path);
+    unlink(path);
+    fflush(stderr);
+    unit_saved_stderr = dup(2);
+    dup2(unit_capture_fd, 2);
+}
+
+const char *unit_capture_end(void)
+{
+    ssize_t n;
+
+    fflush(stderr);
+    dup2(unit_saved_stderr, 2);
+    close(unit_saved_stderr);
+    lseek(unit_capture_fd, 0, SEEK_SET);
+    n = read(unit_capture_fd, unit_captured, sizeof(unit_captured) - 1);
+    unit_captured[n > 0 ? n : 0] = '\0';
+    close(unit_capture_fd);
+    return unit_captured;
 }

@@ -61,6 +61,13 @@ struct unit_test {
 /* Runs every test in `tests` (count `n`); returns 0 when all passed, 1 otherwise. */
 int unit_run(const char *suite, const struct unit_test *tests, size_t n);
 
+/* Sends stderr (where log lines go) to a temporary file until unit_capture_end. */
+void unit_capture_begin(void);
+
+/* Restores stderr and returns what was written since unit_capture_begin: NUL-terminated, cut
+ * at 16 KiB, valid until the next capture. */
+const char *unit_capture_end(void);
+
 /* Decodes hex (whitespace ignored) into out; returns the byte count or -1. */
 int unit_hex(const char *hex, unsigned char *out, size_t cap);
 
