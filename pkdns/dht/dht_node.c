@@ -460,6 +460,36 @@ uint64_t dht_node_timeout_ms(const struct dht_node *node, uint64_t now_ms)
     return next <= now_ms ? 0 : next - now_ms;
 }
 
+int dht_node_add_bootstrap(struct dht_node *node, const struct addr *addrs, size_t n,
+                           uint64_t now_ms)
+{
+    size_t total = node->cfg.nbootstrap + n;
+    struct addr *grown;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!dht_contact_addr_usable(&addrs[i])) {
+            return -EINVAL;
+        }
+    }
+    if (n == 0) {
+        return 0;
+    }
+    grown = realloc(node->bootstrap, total * sizeof(*grown));
+    if (grown == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(grown + node->cfg.nbootstrap, addrs, n * sizeof(*grown));
+    node->bootstrap = grown;
+    node->cfg.bootstrap = grown;
+    node->cfg.nbootstrap = total;
+    if (!node->bootstrapped && !node->bootstrapping) {
+        node->bootstrap_ms = now_ms;
+        node->bootstrap_tries = 0;
+        node->maintenance_ms = now_ms;
+    }
+    return 0;
+}
+
 void dht_node_add_own_addr(struct dht_node *node, const struct addr *a)
 {
     dht_table_add_own_addr(node->table, a);

@@ -98,6 +98,12 @@ uint64_t dht_node_timeout_ms(const struct dht_node *node, uint64_t now_ms);
  * pings of questionable nodes, expiry of stored items. Lookup callbacks may run. */
 void dht_node_tick(struct dht_node *node, uint64_t now_ms);
 
+/* Adds IPv4 bootstrap addresses (copied) to those given at creation, as when names resolve
+ * after the node started; a node not yet bootstrapped tries again at its next tick. Returns
+ * 0, -EINVAL for an unusable address (nothing is added), or -ENOMEM. */
+int dht_node_add_bootstrap(struct dht_node *node, const struct addr *addrs, size_t n,
+                           uint64_t now_ms);
+
 /* Tells the node another address of its own (a peer will hand it back some day); the node
  * then never queries it. Addresses that peers report (BEP 42) are learnt by themselves. */
 void dht_node_add_own_addr(struct dht_node *node, const struct addr *a);

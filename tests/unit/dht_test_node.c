@@ -523,6 +523,25 @@ static void test_node_timeout_follows_outstanding_query(void)
     dht_node_free(node);
 }
 
+static void test_node_bootstrap_added_later_is_used_at_next_tick(void)
+{
+    struct addr boot = ip4(0xcb007109u, 6881), bad = ip4(0, 6881), to;
+    struct dht_node *node = node_alone(false, NULL);
+    uint8_t buf[DHT_NODE_DATAGRAM_MAX];
+    struct krpc_msg q;
+
+    dht_node_tick(node, 0);
+    CHECK_INT(drain(node), 0); /* nobody to ask: it waits before trying again */
+    CHECK_INT(dht_node_add_bootstrap(node, &bad, 1, 10), -EINVAL);
+    CHECK_INT(dht_node_add_bootstrap(node, &boot, 1, 10), 0);
+    CHECK_INT(dht_node_timeout_ms(node, 10), 0);
+    dht_node_tick(node, 10);
+    CHECK(next_msg(node, buf, &q, &to));
+    CHECK_INT(q.method, KRPC_FIND_NODE);
+    CHECK(addr_equal(&to, &boot));
+    dht_node_free(node);
+}
+
 /* ---- read-only mode (BEP 43) ---- */
 
 static void test_node_read_only_answers_nothing(void)
@@ -751,6 +770,7 @@ int main(void)
         UNIT(test_node_ignores_response_from_another_address),
         UNIT(test_node_marks_unanswering_contact_down),
         UNIT(test_node_timeout_follows_outstanding_query),
+        UNIT(test_node_bootstrap_added_later_is_used_at_next_tick),
         UNIT(test_node_read_only_answers_nothing),
         UNIT(test_node_read_only_sets_ro_in_queries),
         UNIT(test_node_export_and_import_round_trip),
