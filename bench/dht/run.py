@@ -192,8 +192,22 @@ class Bench:
 
 
     @staticmethod
+    def libtorrent_gets_sent(net):
+        """libtorrent's own count of get requests it has sent (session stats)."""
+        ses = net.sessions[0]
+        ses.post_session_stats()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            ses.wait_for_alert(100)
+            for a in ses.pop_alerts():
+                if isinstance(a, net.lt.session_stats_alert):
+                    return a.values["dht.dht_get_out"]
+        return None
+
+    @staticmethod
     def libtorrent_batch(net, batch):
         ses, started, done = net.sessions[0], {}, {}
+        sent_before = Bench.libtorrent_gets_sent(net)
         for item in batch:
             started[item[1]] = time.monotonic()
             ses.dht_get_mutable_item(item[1], b"")
@@ -204,11 +218,16 @@ class Bench:
                 key = bytes(a.key) if isinstance(a, net.lt.dht_mutable_item_alert) else None
                 if key in started and key not in done and a.authoritative:
                     done[key] = (a.seq, int((time.monotonic() - started[key]) * 1000))
+        # The gets of a batch run together, so only their mean count of requests is known.
+        sent_after = Bench.libtorrent_gets_sent(net)
+        per_lookup = None
+        if sent_before is not None and sent_after is not None:
+            per_lookup = (sent_after - sent_before) / len(batch)
         results = []
         for item in batch:
             seq, ms = done.get(item[1], (None, 40000))
             found = seq == item[2]
-            results.append((found, ms if found else None, ms, None))
+            results.append((found, ms if found else None, ms, per_lookup))
         return results
 
 
