@@ -1,0 +1,58 @@
+/* pkdns's DHT lookups: one BEP 44 get per public key at a time, shared by every query that
+ * waits for that key. The first value that verifies becomes a packet, goes into the packet
+ * cache and is handed to every waiter; a get that ends without one reports "not found" (and
+ * caches it) when enough nodes answered, a failure otherwise. */
+#ifndef PKDNS_LOOKUP_H
+#define PKDNS_LOOKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dht_node.h"
+#include "pk_cache.h"
+#include "pk_packet.h"
+
+/* Outcome for a waiter: status 0 with the packet, -ENOENT (the key has no packet), or another
+ * negative errno (the lookup failed). packet is valid during the call only. */
+typedef void (*pkdns_lookup_cb)(void *user, int status, const uint8_t *packet, size_t len);
+
+/* One query waiting for a key; owned by the caller, linked while it waits. */
+struct pkdns_lookup_waiter {
+    pkdns_lookup_cb cb;
+    void *user;
+    struct pkdns_lookup_waiter *next;
+    struct pkdns_lookup_entry *entry; /* NULL when not waiting */
+};
+
+struct pkdns_lookup;
+
+struct pkdns_lookup_stats {
+    uint64_t started;
+    uint64_t joined;
+    uint64_t found;
+    uint64_t not_found;
+    uint64_t failed;
+};
+
+/* Wall-clock milliseconds since the Unix epoch: the packet cache's clock, as packets carry
+ * wall-clock timestamps. */
+uint64_t pkdns_lookup_wall_ms(void);
+
+/* Creates the lookup table for node, storing results in cache (both outlive it). */
+int pkdns_lookup_new(struct dht_node *node, struct pk_cache *cache, struct pkdns_lookup **out);
+
+/* Cancels every lookup (no callbacks) and frees the table; NULL is a no-op. */
+void pkdns_lookup_free(struct pkdns_lookup *l);
+
+/* Starts or joins the lookup of key; w (may be NULL, for a background refresh) is called back
+ * once, from the loop. Returns 0, or the error of dht_lookup_get (-ENETUNREACH, -ENOMEM). */
+int pkdns_lookup_key(struct pkdns_lookup *l, const uint8_t key[PK_PACKET_KEY_LEN],
+                     struct pkdns_lookup_waiter *w, uint64_t now_ms);
+
+/* Stops waiting: w is not called back. A no-op when w is not waiting. */
+void pkdns_lookup_leave(struct pkdns_lookup_waiter *w);
+
+/* Copies the counters into *out. */
+void pkdns_lookup_stats(const struct pkdns_lookup *l, struct pkdns_lookup_stats *out);
+
+#endif

@@ -1,0 +1,339 @@
+/* pkdns's query path (see pkdns_server.h): a query is parsed, checked against the ACL and the
+ * rate limit, answered at once when it can be (identity, errors, cached packets) and otherwise
+ * kept as a pkdns_query until its DHT lookup, upstream query or timer settles it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns_name.h"
+#include "dns_reply.h"
+#include "log.h"
+#include "random.h"
+#include "pkdns_server_int.h"
+
+/* ---- ending queries ---- */
+
+static void pkdns_query_on_closed(uv_handle_t *h)
+{
+    struct pkdns_query *qr = h->data;
+
+    free(qr->msg);
+    free(qr);
+}
+
+/* Unlinks the query, stops what it waits for and frees it once its timer is closed. */
+static void pkdns_query_end(struct pkdns_query *qr)
+{
+    struct pkdns_server *s = qr->s;
+
+    pkdns_lookup_leave(&qr->waiter);
+    if (qr->req != NULL) {
+        upstream_cancel(qr->req);
+        qr->req = NULL;
+    }
+    if (qr->prev != NULL) {
+        qr->prev->next = qr->next;
+    } else {
+        s->queries = qr->next;
+    }
+    if (qr->next != NULL) {
+        qr->next->prev = qr->prev;
+    }
+    uv_close((uv_handle_t *)&qr->timer, pkdns_query_on_closed);
+}
+
+void pkdns_query_drop(struct pkdns_query *qr)
+{
+    dns_listener_done(qr->s->listener, &qr->client);
+    pkdns_query_end(qr);
+}
+
+/* The -v line of a query: client, name, type and the answer's rcode. */
+static void pkdns_query_log(const struct pkdns_query *qr, const uint8_t *answer, size_t len)
+{
+    char name[DNS_NAME_TEXT_MAX], peer[ADDR_TEXT_MAX];
+
+    if (dns_name_to_text(qr->q.q.name, qr->q.q.name_len, name, sizeof(name)) < 0) {
+        snprintf(name, sizeof(name), "?");
+    }
+    log_debug(PKDNS_SERVER_TAG, "%s %s type %u: rcode %u, %zu bytes",
+              addr_format(&qr->client.peer, peer, sizeof(peer)), name, qr->q.q.qtype,
+              len >= DNS_HEADER_LEN ? (unsigned)(answer[3] & DNS_RCODE_MASK) : 0u, len);
+}
+
+void pkdns_query_reply(struct pkdns_query *qr, const uint8_t *answer, size_t len)
+{
+    struct pkdns_server *s = qr->s;
+    bool udp = qr->client.transport == DNS_TRANSPORT_UDP;
+    int n = dns_reply_for_client(&qr->q, udp, answer, len, s->reply, sizeof(s->reply));
+
+    if (n > 0 && len >= DNS_HEADER_LEN && (answer[3] & DNS_RCODE_MASK) == DNS_RCODE_SERVFAIL) {
+        s->stats.servfail++;
+    }
+    if (log_threshold >= LOG_LEVEL_DEBUG) {
+        pkdns_query_log(qr, answer, len);
+    }
+    if (n > 0) {
+        dns_listener_send(s->listener, &qr->client, s->reply, (size_t)n);
+    } else {
+        dns_listener_done(s->listener, &qr->client);
+    }
+    pkdns_query_end(qr);
+}
+
+void pkdns_query_error(struct pkdns_query *qr, uint16_t rcode, uint16_t ede, const char *text)
+{
+    int n = dns_reply_error(&qr->q, rcode, ede, text, qr->out, sizeof(qr->out));
+
+    if (n < 0) {
+        dns_listener_done(qr->s->listener, &qr->client);
+        pkdns_query_end(qr);
+        return;
+    }
+    pkdns_query_reply(qr, qr->out, (size_t)n);
+}
+
+/* ---- resolution ---- */
+
+static void pkdns_query_step(struct pkdns_query *qr, int step);
+
+static void pkdns_query_on_timeout(uv_timer_t *t)
+{
+    struct pkdns_query *qr = t->data;
+
+    qr->timer_on = false;
+    qr->s->stats.timeouts++;
+    pkdns_lookup_leave(&qr->waiter);
+    if (qr->req != NULL) {
+        upstream_cancel(qr->req);
+        qr->req = NULL;
+    }
+    pkdns_query_step(qr, pk_answer_fail(&qr->a, "DHT lookup timed out", qr->out, sizeof(qr->out)));
+}
+
+/* Feeds the packet (NULL: none) to the resolution and goes on. */
+static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size_t len)
+{
+    struct pkdns_server *s = qr->s;
+
+    if (packet == NULL) {
+        pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, NULL, qr->out, sizeof(qr->out)));
+        return;
+    }
+    if (pk_packet_decode(packet, len, false, &s->packet) < 0) {
+        pkdns_query_step(qr, pk_answer_fail(&qr->a, "bad packet", qr->out, sizeof(qr->out)));
+        return;
+    }
+    pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, &s->packet, qr->out, sizeof(qr->out)));
+}
+
+static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet, size_t len)
+{
+    struct pkdns_query *qr = user;
+
+    if (status == 0) {
+        pkdns_query_feed(qr, packet, len);
+    } else if (status == -ENOENT) {
+        pkdns_query_feed(qr, NULL, 0);
+    } else {
+        pkdns_query_step(qr, pk_answer_fail(&qr->a, "DHT lookup failed", qr->out, sizeof(qr->out)));
+    }
+}
+
+static void pkdns_query_need_key(struct pkdns_query *qr)
+{
+    struct pkdns_server *s = qr->s;
+    struct pk_cache_hit hit;
+    uint64_t now = uv_now(s->loop);
+    int rc;
+
+    switch (pk_cache_get(s->pk, qr->a.key, pkdns_lookup_wall_ms(), &hit)) {
+    case PK_CACHE_FRESH:
+    case PK_CACHE_STALE:
+        if (hit.refresh) {
+            pkdns_lookup_key(s->lookups, qr->a.key, NULL, now);
+        }
+        pkdns_query_feed(qr, hit.packet, hit.len);
+        return;
+    case PK_CACHE_NOT_FOUND:
+        pkdns_query_feed(qr, NULL, 0);
+        return;
+    case PK_CACHE_MISS:
+        break;
+    }
+    if (s->dht_limit != NULL && !dht_limit_take(s->dht_limit, &qr->client.peer, now)) {
+        s->stats.rate_limited++;
+        pkdns_query_step(
+            qr, pk_answer_fail(&qr->a, "DHT lookups rate limited", qr->out, sizeof(qr->out)));
+        return;
+    }
+    qr->waiter.cb = pkdns_query_on_lookup;
+    qr->waiter.user = qr;
+    rc = pkdns_lookup_key(s->lookups, qr->a.key, &qr->waiter, now);
+    if (rc < 0) {
+        log_debug(PKDNS_SERVER_TAG, "cannot look up a key: %s", strerror(-rc));
+        pkdns_query_step(qr,
+                         pk_answer_fail(&qr->a, "no DHT node to ask", qr->out, sizeof(qr->out)));
+        return;
+    }
+    if (!qr->timer_on) {
+        qr->timer_on = true;
+        uv_timer_start(&qr->timer, pkdns_query_on_timeout, s->cfg.answer_timeout_ms, 0);
+    }
+}
+
+static void pkdns_query_on_response(void *user, int status, uint8_t *answer, size_t len)
+{
+    struct pkdns_query *qr = user;
+
+    qr->req = NULL;
+    if (status < 0) {
+        pkdns_query_step(qr, pk_answer_fail(&qr->a, "server failed", qr->out, sizeof(qr->out)));
+        return;
+    }
+    pkdns_query_step(qr, pk_answer_feed_response(&qr->a, answer, len, qr->out, sizeof(qr->out)));
+}
+
+/* NEED_ICANN (the forward server) or NEED_SERVER (the first glue address). */
+static void pkdns_query_need_server(struct pkdns_query *qr, const struct addr *server)
+{
+    struct pkdns_server *s = qr->s;
+    uint8_t query[DNS_EDNS_DEFAULT];
+    int n = pk_answer_write_query(&qr->a, random_u16(), query, sizeof(query));
+    int rc = n;
+
+    if (n > 0) {
+        rc = upstream_query(s->up, server, query, (size_t)n, PKDNS_SERVER_UPSTREAM_MS,
+                            pkdns_query_on_response, qr, &qr->req);
+    }
+    if (rc < 0) {
+        qr->req = NULL;
+        pkdns_query_step(qr, pk_answer_fail(&qr->a, "cannot ask", qr->out, sizeof(qr->out)));
+    }
+}
+
+static void pkdns_query_step(struct pkdns_query *qr, int step)
+{
+    if (step < 0) {
+        pkdns_query_error(qr, DNS_RCODE_SERVFAIL, DNS_EDE_NONE, NULL);
+        return;
+    }
+    switch ((enum pk_answer_step)step) {
+    case PK_ANSWER_DONE:
+        pkdns_query_reply(qr, qr->out, qr->a.answer_len);
+        return;
+    case PK_ANSWER_FORWARD:
+        pkdns_forward_query(qr);
+        return;
+    case PK_ANSWER_DROP:
+        dns_listener_done(qr->s->listener, &qr->client);
+        pkdns_query_end(qr);
+        return;
+    case PK_ANSWER_NEED_KEY:
+        pkdns_query_need_key(qr);
+        return;
+    case PK_ANSWER_NEED_ICANN:
+        pkdns_query_need_server(qr, &qr->s->cfg.forward);
+        return;
+    case PK_ANSWER_NEED_SERVER:
+        if (qr->a.n_servers == 0) {
+            pkdns_query_step(qr, pk_answer_fail(&qr->a, "no server", qr->out, sizeof(qr->out)));
+            return;
+        }
+        pkdns_query_need_server(qr, &qr->a.servers[random_uniform((uint32_t)qr->a.n_servers)]);
+        return;
+    }
+    pkdns_query_error(qr, DNS_RCODE_SERVFAIL, DNS_EDE_NONE, NULL);
+}
+
+/* ---- the listener's callback ---- */
+
+static bool pkdns_query_allowed(const struct pkdns_server *s, const struct addr *peer)
+{
+    if (s->cfg.n_acl == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < s->cfg.n_acl; i++) {
+        if (addr_prefix_match(&s->cfg.acl[i], peer)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Answers what needs no state: FORMERR, REFUSED, identity. Returns true when it answered. */
+static bool pkdns_query_quick(struct pkdns_server *s, const struct dns_client *c,
+                              const uint8_t *msg, size_t len, const struct dns_query *q, int rc)
+{
+    int n;
+
+    if (rc < 0) {
+        s->stats.formerr++;
+        n = dns_reply_formerr(msg, len, s->reply, sizeof(s->reply));
+    } else if (!pkdns_query_allowed(s, &c->peer)) {
+        s->stats.refused++;
+        n = dns_reply_error(q, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL, s->reply,
+                            sizeof(s->reply));
+    } else if (s->query_limit != NULL &&
+               !dht_limit_take(s->query_limit, &c->peer, uv_now(s->loop))) {
+        s->stats.refused++;
+        s->stats.rate_limited++;
+        n = dns_reply_error(q, DNS_RCODE_REFUSED, DNS_EDE_OTHER, "rate limited", s->reply,
+                            sizeof(s->reply));
+    } else if (dns_reply_is_identity(q)) {
+        n = dns_reply_identity(q, "pkdns", PKDNS_VERSION, s->reply, sizeof(s->reply));
+    } else {
+        return false;
+    }
+    if (n > 0) {
+        dns_listener_send(s->listener, c, s->reply, (size_t)n);
+    } else {
+        dns_listener_done(s->listener, c);
+    }
+    return true;
+}
+
+void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t *msg, size_t len)
+{
+    struct pkdns_server *s = user;
+    struct pkdns_query *qr;
+    struct dns_query q;
+    int rc;
+
+    s->stats.queries++;
+    rc = dns_msg_parse_query(msg, len, &q);
+    if (rc == 0 && (q.hdr.flags & DNS_FLAG_QR) != 0) {
+        dns_listener_done(s->listener, c); /* a response: never answer one */
+        return;
+    }
+    if (pkdns_query_quick(s, c, msg, len, &q, rc)) {
+        return;
+    }
+    qr = calloc(1, sizeof(*qr));
+    if (qr != NULL) {
+        qr->msg = malloc(len);
+    }
+    if (qr == NULL || qr->msg == NULL) {
+        free(qr);
+        dns_listener_done(s->listener, c);
+        return;
+    }
+    memcpy(qr->msg, msg, len);
+    qr->len = len;
+    qr->s = s;
+    qr->client = *c;
+    qr->q = q;
+    uv_timer_init(s->loop, &qr->timer);
+    qr->timer.data = qr;
+    qr->next = s->queries;
+    if (s->queries != NULL) {
+        s->queries->prev = qr;
+    }
+    s->queries = qr;
+    rc = pk_answer_start(&qr->a, &s->acfg, &q, qr->out, sizeof(qr->out));
+    if (rc != PK_ANSWER_FORWARD) {
+        s->stats.pkarr++;
+    }
+    pkdns_query_step(qr, rc);
+}

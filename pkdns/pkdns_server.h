@@ -1,0 +1,50 @@
+/* The pkdns daemon's query path: the DNS listener on [general] socket; identity queries
+ * (id.server) answered; queries for pkarr names resolved with pk_answer from the packet cache
+ * and the DHT (one get per key, shared by every query that waits for it; a client waits
+ * answer_timeout_ms at most, then gets SERVFAIL while the lookup goes on); names the answer
+ * follows to ICANN or to delegated servers asked through common/upstream.h; every other name
+ * forwarded to [general] forward with a cache of icann_cache_mb. */
+#ifndef PKDNS_SERVER_H
+#define PKDNS_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "pk_config.h"
+
+struct pkdns_server_stats {
+    uint64_t queries;
+    uint64_t pkarr;      /* queries for pkarr names */
+    uint64_t forwarded;  /* queries sent to the forward server */
+    uint64_t icann_hits; /* forwarded names answered from the cache */
+    uint64_t timeouts;   /* clients answered SERVFAIL while a lookup went on */
+    uint64_t servfail;
+    uint64_t formerr;
+    uint64_t refused;
+    uint64_t rate_limited;
+};
+
+struct pkdns_server;
+
+/* Creates the server on loop from cfg (copied): caches, DHT node, upstream client, listener
+ * (not yet bound). Returns 0 or -errno, after logging why. */
+int pkdns_server_new(uv_loop_t *loop, const struct pk_config *cfg, struct pkdns_server **out);
+
+/* Binds the listener. Returns 0 or the bind error. */
+int pkdns_server_start(struct pkdns_server *s);
+
+/* The address the listener is bound to. Returns 0 or -ENOENT. */
+int pkdns_server_local_addr(const struct pkdns_server *s, struct addr *out);
+
+/* Takes new settings from cfg that apply without a restart: TTLs, limits, ACL, timeouts. */
+void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg);
+
+/* Copies the counters into *out. */
+void pkdns_server_stats(const struct pkdns_server *s, struct pkdns_server_stats *out);
+
+/* Drops every query in progress, closes every handle and frees the server; done(user) runs
+ * when all is closed. */
+void pkdns_server_stop(struct pkdns_server *s, void (*done)(void *user), void *user);
+
+#endif
