@@ -213,7 +213,7 @@ static int pk_zone_record(struct pk_zone *z, struct pk_rr_set *out)
     uint8_t rdata[PK_RR_RDATA_MAX];
     uint8_t rel[DNS_NAME_MAX];
     struct pk_rr rr = {.rclass = DNS_CLASS_IN, .name = rel, .rdata = rdata};
-    size_t type_at;
+    size_t type_at = 0;
     int n;
 
     if (pk_zone_record_head(z, &rr.ttl, &type_at) != 0) {
