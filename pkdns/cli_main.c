@@ -1,6 +1,8 @@
-/* pkdns-cli: the companion tool of pkdns. This build has the DHT tools: testnet (a loopback
- * network of our nodes for tests and benches) and the low-level dht-put and dht-get. */
+/* pkdns-cli: the companion tool of pkdns. The pkarr commands (generate, publickey, publish,
+ * resolve) and the DHT tools: testnet (a loopback network of our nodes for tests and benches)
+ * and the low-level dht-put and dht-get. */
 #include "cli_dht.h"
+#include "cli_pkarr.h"
 #include "cli_testnet.h"
 #include "log.h"
 
@@ -14,6 +16,10 @@ static void cli_main_usage(FILE *to)
 {
     fprintf(to, "Usage: pkdns-cli COMMAND [OPTIONS]\n\n"
                 "Commands:\n"
+                "  generate  write a new random seed and print its public key\n"
+                "  publickey print the public key of a seed\n"
+                "  publish   sign the records of a zone file and store them on the DHT\n"
+                "  resolve   look a public key's records up on the DHT and verify them\n"
                 "  testnet   run N DHT nodes on loopback in one process\n"
                 "  dht-put   store a signed BEP 44 mutable item (low-level)\n"
                 "  dht-get   look a BEP 44 mutable item up (low-level)\n\n"
@@ -38,6 +44,18 @@ int main(int argc, char **argv)
     if (sodium_init() < 0) {
         fprintf(stderr, "pkdns-cli: libsodium cannot be initialised\n");
         return 1;
+    }
+    if (strcmp(argv[1], "generate") == 0) {
+        return cli_pkarr_generate_run(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "publickey") == 0) {
+        return cli_pkarr_publickey_run(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "publish") == 0) {
+        return cli_pkarr_publish_run(argc - 1, argv + 1);
+    }
+    if (strcmp(argv[1], "resolve") == 0) {
+        return cli_pkarr_resolve_run(argc - 1, argv + 1);
     }
     if (strcmp(argv[1], "testnet") == 0) {
         return cli_testnet_run(argc - 1, argv + 1);

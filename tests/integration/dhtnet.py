@@ -179,16 +179,23 @@ def run_cli(args, timeout=40.0):
     return harness.run_command([CLI, *args], timeout=timeout)
 
 
-def dht_put(bootstrap, seed, seq, value, salt=None, timeout_ms=20000):
-    """Our dht-put; returns (exit status, number of nodes that stored it, output)."""
+def dht_put(bootstrap, seed, seq, value, salt=None, timeout_ms=20000, want=4, attempts=3):
+    """Our dht-put; returns (exit status, number of nodes that stored it, output). Like a
+    publisher, it puts again (up to `attempts` times) while fewer than `want` nodes stored the
+    item: on a loaded machine the requests of one put can time out while the testnet's
+    routing tables are still filling. A refusal (an error code in the output) is not retried."""
     args = ["dht-put", "--bootstrap", bootstrap, "--seed", seed.hex(), "--seq", str(seq),
             "--value-hex", value.hex(), "--rate-limit", LOOPBACK_RATE, "--bind", "127.0.0.1:0",
             "--timeout-ms", str(timeout_ms)]
     if salt:
         args += ["--salt", salt]
-    status, out = run_cli(args, timeout=timeout_ms / 1000 + 10)
-    m = re.search(r"stored on (\d+) nodes", out)
-    return status, int(m.group(1)) if m else 0, out
+    for _ in range(attempts):
+        status, out = run_cli(args, timeout=timeout_ms / 1000 + 10)
+        m = re.search(r"stored on (\d+) nodes", out)
+        stored = int(m.group(1)) if m else 0
+        if stored >= want or re.search(r"\b30[12]\b", out):
+            break
+    return status, stored, out
 
 
 class GetResult:
