@@ -11,64 +11,25 @@
 static struct rt_config *cfg;
 static struct conf_ctx ctx;
 static char path[64];
-static char logged[16384];
+static const char *logged = "";
 static int read_rc;
-
-static void capture_begin(int *saved, int *fd)
-{
-    char tmp[] = "/tmp/pk-rtlog-XXXXXX";
-
-    *fd = mkstemp(tmp);
-    unlink(tmp);
-    fflush(stderr);
-    *saved = dup(2);
-    dup2(*fd, 2);
-}
-
-static void capture_end(int saved, int fd)
-{
-    ssize_t n;
-
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    lseek(fd, 0, SEEK_SET);
-    n = read(fd, logged, sizeof(logged) - 1);
-    logged[n > 0 ? n : 0] = '\0';
-    close(fd);
-}
 
 /* Reads `text` as a configuration file (either format), keeping what was logged. */
 static void load(const char *text)
 {
-    int fd, saved, cap;
-
-    snprintf(path, sizeof(path), "/tmp/pk-rtconf-XXXXXX");
-    fd = mkstemp(path);
-    CHECK_INT(write(fd, text, strlen(text)), (long long)strlen(text));
-    close(fd);
+    CHECK_INT(unit_write_temp(text, path, sizeof(path)), 0);
     rt_config_defaults(cfg);
     memset(&ctx, 0, sizeof(ctx));
-    capture_begin(&saved, &cap);
+    unit_capture_begin();
     read_rc = rt_config_read_file(cfg, path, &ctx);
-    capture_end(saved, cap);
+    logged = unit_capture_end();
     unlink(path);
 }
 
 /* True when the log has an error naming line `line` of the file and containing `what`. */
 static bool logged_error(int line, const char *what)
 {
-    char where[96];
-
-    snprintf(where, sizeof(where), "%s:%d: ", path, line);
-    for (const char *p = strstr(logged, where); p != NULL; p = strstr(p + 1, where)) {
-        const char *eol = strchr(p, '\n');
-        const char *hit = strstr(p, what);
-        if (hit != NULL && (eol == NULL || hit < eol)) {
-            return true;
-        }
-    }
-    return false;
+    return unit_logged_at(logged, path, line, what) != 0;
 }
 
 static const char *const full_ini = "; every key of the native format\n"
@@ -255,13 +216,11 @@ static void test_printed_config_reads_back_the_same(void)
 
 static void test_missing_file_is_an_error(void)
 {
-    int saved, fd;
-
     rt_config_defaults(cfg);
     memset(&ctx, 0, sizeof(ctx));
-    capture_begin(&saved, &fd);
+    unit_capture_begin();
     read_rc = rt_config_read_file(cfg, "/nonexistent/router.ini", &ctx);
-    capture_end(saved, fd);
+    logged = unit_capture_end();
     CHECK_INT(read_rc, -ENOENT);
     CHECK_INT(ctx.errors, 1);
 }

@@ -90,3 +90,36 @@ const char *unit_capture_end(void)
     close(unit_capture_fd);
     return unit_captured;
 }
+
+int unit_write_temp(const char *text, char *path, size_t cap)
+{
+    size_t len = strlen(text);
+    int fd;
+
+    snprintf(path, cap, "/tmp/pk-unit-file-XXXXXX");
+    fd = mkstemp(path);
+    if (fd < 0) {
+        return -1;
+    }
+    if (write(fd, text, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+int unit_logged_at(const char *log, const char *path, int line, const char *what)
+{
+    char where[256];
+
+    snprintf(where, sizeof(where), "%s:%d: ", path, line);
+    for (const char *p = strstr(log, where); p != NULL; p = strstr(p + 1, where)) {
+        const char *eol = strchr(p, '\n');
+        const char *hit = strstr(p, what);
+        if (hit != NULL && (eol == NULL || hit < eol)) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -68,6 +68,12 @@ void unit_capture_begin(void);
  * at 16 KiB, valid until the next capture. */
 const char *unit_capture_end(void);
 
+/* Writes `text` to a new temporary file whose path goes to path[0..cap). Returns 0 or -1. */
+int unit_write_temp(const char *text, char *path, size_t cap);
+
+/* True when `log` has a line with "PATH:LINE: " that also contains `what`. */
+int unit_logged_at(const char *log, const char *path, int line, const char *what);
+
 /* Decodes hex (whitespace ignored) into out; returns the byte count or -1. */
 int unit_hex(const char *hex, unsigned char *out, size_t cap);
 
