@@ -341,7 +341,6 @@ void router_stop(struct router *r, void (*cb)(void *arg), void *arg)
     r->stopping = true;
     r->stop_cb = cb;
     r->stop_arg = arg;
-    rt_forward_abandon_tcp(r);
     router_discard_staged(r);
     for (size_t i = 0; i < r->n_backends; i++) {
         rt_health_free(r->backends[i].health);

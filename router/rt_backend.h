@@ -1,7 +1,11 @@
-/* One backend's UDP side: a few sockets connected to it (so the kernel drops datagrams from
- * anyone else), read in batches with recvmmsg; a fixed table of outstanding queries indexed by
- * a random wire ID; timeouts in send order. Nothing is allocated per query. A reply counts
- * only when it arrives on the socket its query left from, with that ID and that question. */
+/* One backend, as the query path sees it. Its UDP side: a few sockets connected to it (so the
+ * kernel drops datagrams from anyone else), read in batches with recvmmsg; a fixed table of
+ * outstanding queries indexed by a random wire ID; timeouts in send order. Queries wait in
+ * their slot until the loop's idle phase, when each socket's queue leaves with one sendmmsg:
+ * one system call, and one wakeup of the backend, per loop turn rather than per query. Nothing
+ * is allocated per UDP query. A reply counts only when it arrives on the socket its query left
+ * from, with that ID and that question. Its TCP side (rt_tcp.h) keeps connections open and
+ * reuses them. */
 #ifndef PK_RT_BACKEND_H
 #define PK_RT_BACKEND_H
 
@@ -35,17 +39,23 @@ struct rt_backend;
 /* The answer to p (answer has the wire ID still; the callback may rewrite it in place). */
 typedef void (*rt_backend_answer_cb)(void *user, struct rt_backend *b, const struct rt_pending *p,
                                      uint8_t *answer, size_t len);
-/* p got no answer in time; its slot is freed when the callback returns. */
-typedef void (*rt_backend_timeout_cb)(void *user, struct rt_backend *b, const struct rt_pending *p);
+/* p got no answer in time, could not be sent, or lost its TCP connection twice; query[0..len)
+ * is what was sent (len 0 when it was too long to keep). p is freed when the callback
+ * returns. */
+typedef void (*rt_backend_timeout_cb)(void *user, struct rt_backend *b, const struct rt_pending *p,
+                                      const uint8_t *query, size_t len);
 
 struct rt_backend_stats {
     uint64_t queries;
     uint64_t responses;
     uint64_t timeouts;
-    uint64_t mismatched;  /* datagrams ignored: unknown ID, wrong question, not a response */
-    uint64_t send_errors; /* queries the socket refused */
-    uint64_t full;        /* queries refused because every slot was taken */
-    uint64_t refused;     /* ICMP port unreachable reports */
+    uint64_t mismatched;   /* datagrams ignored: unknown ID, wrong question, not a response */
+    uint64_t send_errors;  /* queries the socket refused */
+    uint64_t send_batches; /* sendmmsg calls for queued queries */
+    uint64_t tcp_connects; /* TCP connections opened */
+    uint64_t tcp_resent;   /* TCP queries sent again after their connection closed */
+    uint64_t full;         /* queries refused because every slot was taken */
+    uint64_t refused;      /* ICMP port unreachable reports */
     uint32_t outstanding;
     uint32_t latency_us; /* moving average of answer times */
 };
@@ -66,17 +76,23 @@ int rt_backend_new(uv_loop_t *loop, const struct rt_backend_config *cfg, uint32_
                    rt_backend_timeout_cb on_timeout, void *user, struct rt_backend **out);
 
 /* Sends msg[0..len) (a query; its ID is replaced by a fresh random one) and remembers p
- * (copied, with the query kept when it fits). Returns 0, -EBUSY when every slot is taken, or
- * the socket's error (-ECONNREFUSED after an ICMP port unreachable). */
+ * (copied). A query that fits RT_BACKEND_QUERY_MAX is kept in its slot and queued for the
+ * loop's next idle phase; should the socket refuse it then, it goes to the timeout callback
+ * in the next timer phase (counted as a send error, not a timeout). A longer one is sent at
+ * once. Returns 0, -EBUSY when every slot is taken, -ESHUTDOWN when retiring, or (long
+ * queries only) the socket's error. */
 int rt_backend_send(struct rt_backend *b, const struct rt_pending *p, const uint8_t *msg,
                     size_t len);
 
-/* Counts a query sent over TCP, so that leastOutstanding sees it and a retiring backend waits
- * for it. */
-void rt_backend_tcp_begin(struct rt_backend *b);
+/* Sends msg[0..len) for p over TCP (rt_tcp.h: connections kept and reused, queries
+ * pipelined); the answer or failure comes through the same callbacks as for UDP. Returns 0,
+ * -ESHUTDOWN when retiring, -EBUSY when every connection is full, or another error. */
+int rt_backend_send_tcp(struct rt_backend *b, const struct rt_pending *p, const uint8_t *msg,
+                        size_t len);
 
-/* Ends what rt_backend_tcp_begin counted, with whether an answer came. */
-void rt_backend_tcp_end(struct rt_backend *b, bool answered);
+/* True when msg[0..len) answers p: a response with exactly p's question (RFC 5452 9.1; the
+ * name compared without case, as some servers echo 0x20-mixed spellings). */
+bool rt_backend_answers(const struct rt_pending *p, const uint8_t *msg, size_t len);
 
 /* The configuration the backend was opened with (name, address, pools, checks). */
 const struct rt_backend_config *rt_backend_config(const struct rt_backend *b);
@@ -86,7 +102,7 @@ const struct rt_backend_config *rt_backend_config(const struct rt_backend *b);
 void rt_backend_update(struct rt_backend *b, const struct rt_backend_config *cfg,
                        uint32_t timeout_ms);
 
-/* Copies the counters; `outstanding` counts TCP queries too. */
+/* Copies the counters; `outstanding`, `mismatched` and the others count TCP queries too. */
 void rt_backend_stats(const struct rt_backend *b, struct rt_backend_stats *out);
 
 /* Stops taking queries and frees the backend once those in flight are answered or timed out

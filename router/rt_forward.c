@@ -1,7 +1,6 @@
 /* The query path: ACL, parse, rate limit, rules, a backend chosen by the pool's policy; and
  * what comes back: answers relayed with the client's ID, timeouts retried once elsewhere. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "dns_reply.h"
@@ -76,39 +75,6 @@ static int rt_forward_pick(struct router *r, struct rt_pool_entry *pool, uint64_
     return pick < 0 ? -1 : pool->members[pick];
 }
 
-static void rt_forward_on_tcp_answer(void *user, int status, uint8_t *answer, size_t len);
-
-/* Sends p over TCP to backend e (a TCP client, or a TCP-only backend). */
-static int rt_forward_tcp(struct router *r, struct rt_backend_entry *e, const struct rt_pending *p,
-                          const uint8_t *msg, size_t len)
-{
-    struct rt_tcp_query *t = malloc(sizeof(*t) + len);
-    int rc;
-
-    if (t == NULL) {
-        return -ENOMEM;
-    }
-    t->r = r;
-    t->backend = e->io;
-    t->p = *p;
-    t->len = len;
-    memcpy(t->query, msg, len);
-    rc = upstream_query_tcp(r->upstream, &rt_backend_config(e->io)->addr, msg, len,
-                            r->cfg->timeout_ms, rt_forward_on_tcp_answer, t, &t->req);
-    if (rc != 0) {
-        free(t);
-        return rc;
-    }
-    rt_backend_tcp_begin(e->io);
-    t->prev = NULL;
-    t->next = r->tcp_list;
-    if (r->tcp_list != NULL) {
-        r->tcp_list->prev = t;
-    }
-    r->tcp_list = t;
-    return 0;
-}
-
 /* Sends p to a live backend of its pool, other than the member at `avoid` (-1: none); a
  * backend whose socket refuses is skipped for the next. Returns 0, or -ENOENT when no backend
  * took it. */
@@ -130,7 +96,7 @@ static int rt_forward_try(struct router *r, const struct rt_pending *p, const ui
         }
         struct rt_backend_entry *e = &r->backends[idx];
         int rc = p->client.transport == DNS_TRANSPORT_TCP || rt_backend_config(e->io)->tcp_only
-                     ? rt_forward_tcp(r, e, p, msg, len)
+                     ? rt_backend_send_tcp(e->io, p, msg, len)
                      : rt_backend_send(e->io, p, msg, len);
         if (rc == 0) {
             return 0;
@@ -193,51 +159,10 @@ void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pend
     rt_forward_relay(r, p, answer, len);
 }
 
-void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p)
+void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p,
+                           const uint8_t *query, size_t len)
 {
-    rt_forward_failed(user, b, p, p->query, p->query_len);
-}
-
-static void rt_forward_tcp_unlink(struct router *r, struct rt_tcp_query *t)
-{
-    if (t->prev != NULL) {
-        t->prev->next = t->next;
-    } else {
-        r->tcp_list = t->next;
-    }
-    if (t->next != NULL) {
-        t->next->prev = t->prev;
-    }
-}
-
-static void rt_forward_on_tcp_answer(void *user, int status, uint8_t *answer, size_t len)
-{
-    struct rt_tcp_query *t = user;
-    struct router *r = t->r;
-
-    rt_forward_tcp_unlink(r, t);
-    if (status == 0) {
-        int idx = rt_forward_entry_index(r, t->backend);
-        if (idx >= 0) {
-            rt_health_query_result(r->backends[idx].health, true);
-        }
-        rt_forward_relay(r, &t->p, answer, len);
-    } else {
-        rt_forward_failed(r, t->backend, &t->p, t->query, t->len);
-    }
-    rt_backend_tcp_end(t->backend, status == 0);
-    free(t);
-}
-
-void rt_forward_abandon_tcp(struct router *r)
-{
-    while (r->tcp_list != NULL) {
-        struct rt_tcp_query *t = r->tcp_list;
-        rt_forward_tcp_unlink(r, t);
-        upstream_cancel(t->req);
-        dns_listener_done(r->listener, &t->p.client);
-        free(t);
-    }
+    rt_forward_failed(user, b, p, query, len);
 }
 
 static bool rt_forward_acl_allows(const struct router *r, const struct addr *peer)

@@ -18,7 +18,7 @@
 
 #define RT_TAG "router"
 #define RT_IDENTITY "pkdns-router"
-#define RT_UPSTREAM_MAX_INFLIGHT 4096 /* health checks and TCP queries at once */
+#define RT_UPSTREAM_MAX_INFLIGHT 4096 /* health checks at once */
 
 /* Router-wide counters, named in the log as dnsdist names its metrics. */
 struct rt_counters {
@@ -52,17 +52,6 @@ struct rt_pool_entry {
     uint64_t no_server;
 };
 
-/* A query sent over TCP through the upstream client. */
-struct rt_tcp_query {
-    struct router *r;
-    struct rt_tcp_query *prev, *next;
-    struct rt_backend *backend; /* kept alive by its TCP count until we are done */
-    struct upstream_req *req;
-    struct rt_pending p;
-    size_t len;
-    uint8_t query[]; /* as the client sent it */
-};
-
 /* A configuration read on SIGHUP, waiting for the first verdict on the backends it adds. */
 struct rt_staged {
     struct rt_config *cfg; /* NULL when nothing is staged */
@@ -90,7 +79,6 @@ struct router {
     struct rt_ratelimit *ratelimit;
     struct rt_counters stats;
     struct rt_staged staged;
-    struct rt_tcp_query *tcp_list;
     void (*ready_cb)(void *arg);
     void *ready_arg;
     bool stopping;
@@ -107,10 +95,8 @@ void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pend
                           uint8_t *answer, size_t len);
 
 /* rt_backend's timeout callback: one more try elsewhere when allowed, else SERVFAIL/silence. */
-void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p);
-
-/* Abandons the TCP queries in flight (shutdown): their clients get nothing. */
-void rt_forward_abandon_tcp(struct router *r);
+void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p,
+                           const uint8_t *query, size_t len);
 
 /* Writes every counter to the log. */
 void rt_stats_log(const struct router *r);

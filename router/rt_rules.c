@@ -153,14 +153,15 @@ static bool rt_rules_one(const struct rt_rules_match *m, const struct dns_query 
 
 int rt_rules_match(const struct rt_rules *r, const struct dns_query *q)
 {
-    char text[DNS_NAME_TEXT_MAX] = "";
+    char text[DNS_NAME_TEXT_MAX];
 
+    /* Only the regex reads the text form, so only then is it written. */
+    text[0] = '\0';
     if (r->any_regex) {
-        /* dnsdist matches the name as text without its trailing dot ("" for the root). */
+        /* dnsdist matches the name as text without its trailing dot ("" for the root, and
+         * for a name that has no text form, whose partial output is cut off here). */
         int len = dns_name_to_text(q->q.name, q->q.name_len, text, sizeof(text));
-        if (len > 0) {
-            text[len - 1] = '\0';
-        }
+        text[len > 0 ? len - 1 : 0] = '\0';
     }
     for (size_t i = 0; i < r->n; i++) {
         size_t m = 0;

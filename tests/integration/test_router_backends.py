@@ -48,6 +48,23 @@ def test_dead_only_backend_gives_servfail_then_recovers(t):
                         "answers once the backend is back")
 
 
+def test_backend_that_refused_a_query_is_read_again_once_it_listens(t):
+    # A query to a closed port brings back an ICMP port unreachable, an error on the router's
+    # socket to that backend. Once the backend listens, its answers must be read again.
+    addr = harness.loopback_address()
+    port = harness.free_port(addr)
+    conf = ("[router]\ntimeout_ms = 300\n"
+            f"[backend late]\naddress = {addr}:{port}\npool = default\nhealth_check = up\n"
+            + ROUTE_ALL)
+    router = harness.start_router(t, conf)
+    expect_eq(harness.rcode(query(router, "early.fail.test", timeout=3)), "SERVFAIL",
+              "early.fail.test while nothing listens at the backend's port")
+    dnsmasq_backend(t, "192.0.2.9", addr=addr, port=port)
+    harness.query_until(router, lambda i: f"late{i}.fail.test",
+                        lambda r: harness.answer_texts(r) == ["192.0.2.9"],
+                        "answers once the backend listens")
+
+
 def test_dead_backend_fails_over_to_the_other(t):
     first, second = dnsmasq_backend(t, "192.0.2.1"), dnsmasq_backend(t, "192.0.2.2")
     conf = ("[router]\npolicy = firstAvailable\n" + backend("first", first, extra="order = 1\n")

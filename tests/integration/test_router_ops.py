@@ -167,6 +167,18 @@ def test_tcp_clients_are_served(t):
                       f"t{i}.test over TCP")
 
 
+def test_tcp_queries_to_a_backend_share_one_connection(t):
+    server, conf = one_backend(t, "192.0.2.9")
+    router = harness.start_router(t, conf)
+    for i in range(5):  # each from its own client connection
+        expect_answer(query(router, f"c{i}.test", tcp=True), "A", ["192.0.2.9"],
+                      f"c{i}.test over TCP")
+    expect_eq(server.count(transport="tcp"), 5, "queries the backend got over TCP")
+    router.send_signal(signal.SIGUSR1)
+    line = router.wait_log(r"server b .*tcp-connects=\d+")
+    expect("tcp-connects=1 " in line, f"one connection to the backend for 5 queries: {line}")
+
+
 def test_two_loops_share_the_work_and_stop_cleanly(t):
     server, conf = one_backend(t, "192.0.2.6")
     router = harness.start_router(t, "[router]\nthreads = 2\n" + conf)
