@@ -29,16 +29,18 @@ import argparse
 import json
 import os
 import platform
-import random
 import re
 import shlex
 import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import (BenchError, dns_query, fmt, free_port, loadavg,  # noqa: E402
+                      med, proc_status_kib, verdict)
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(BENCH_DIR))
@@ -61,10 +63,6 @@ DNS_TYPE_A = 1
 DNS_TYPE_TXT = 16
 DNS_CLASS_IN = 1
 DNS_CLASS_CH = 3
-
-
-class BenchError(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- processes
@@ -114,14 +112,6 @@ def proc_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def proc_status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise BenchError(f"no {key} in /proc/{pid}/status")
-
-
 def core_ticks(core):
     """Ticks of one CPU from /proc/stat: busy (everything but idle, iowait and steal),
     softirq (packet delivery on loopback lands here) and steal."""
@@ -157,20 +147,7 @@ def udp_rcvbuf_errors():
     return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 # ---------------------------------------------------------------- DNS
-
-def dns_query(name, qtype, qclass):
-    qid = random.randrange(0x10000)
-    msg = struct.pack(">HHHHHH", qid, DNS_FLAG_RD, 1, 0, 0, 0)
-    for label in name.rstrip(".").split("."):
-        msg += bytes([len(label)]) + label.encode()
-    return qid, msg + b"\0" + struct.pack(">HH", qtype, qclass)
-
 
 def wait_answering(addr, port, name, qtype, qclass, p, timeout_s=5.0):
     """Polls until the server answers the question with the query's ID, or fails."""
@@ -189,21 +166,6 @@ def wait_answering(addr, port, name, qtype, qclass, p, timeout_s=5.0):
             if len(reply) >= 12 and struct.unpack(">H", reply[:2])[0] == qid:
                 return
     raise BenchError(f"{addr}:{port} did not answer {name} within {timeout_s} s")
-
-
-def free_port(addrs):
-    """A port free for UDP and TCP on every address in addrs."""
-    for _ in range(200):
-        port = random.randrange(20000, 60000)
-        try:
-            for addr in addrs:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    with socket.socket(socket.AF_INET, kind) as s:
-                        s.bind((addr, port))
-            return port
-        except OSError:
-            continue
-    raise BenchError("no free port found")
 
 
 # ---------------------------------------------------------------- query files
@@ -496,15 +458,6 @@ class Bench:
 
 # ---------------------------------------------------------------- report
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(v, digits=0):
-    return "–" if v is None else f"{v:,.{digits}f}"
-
-
 def spread(values, digits=0):
     values = [v for v in values if v is not None]
     if not values:
@@ -523,13 +476,6 @@ def paired_ratios(runs, workload, key):
         if f and d and f[0] is not None and d[0]:
             out.append(f[0] / d[0])
     return out
-
-
-def verdict(value, target, higher_is_better):
-    if value is None:
-        return "–"
-    ok = value >= target if higher_is_better else value <= target
-    return "met" if ok else "**not met**"
 
 
 def report(bench):

@@ -46,11 +46,14 @@ import re
 import shlex
 import signal
 import socket
-import statistics
 import struct
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import (BenchError, dns_query, fmt, free_port, loadavg,  # noqa: E402
+                      med, proc_status_kib, verdict)
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(BENCH_DIR))
@@ -85,10 +88,6 @@ DNS_CLASS_IN = 1
 # characters, the last 4 bits zero.
 ZBASE32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
 KEY_RE = re.compile("^[" + ZBASE32 + "]{52}$")
-
-
-class BenchError(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- processes
@@ -136,14 +135,6 @@ def proc_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-def proc_status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise BenchError(f"no {key} in /proc/{pid}/status")
-
-
 def proc_threads(pid):
     return proc_status_kib(pid, "Threads")
 
@@ -180,20 +171,7 @@ def udp_rcvbuf_errors():
     return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 # ---------------------------------------------------------------- DNS
-
-def dns_query(name, qtype, qclass):
-    qid = random.randrange(0x10000)
-    msg = struct.pack(">HHHHHH", qid, DNS_FLAG_RD, 1, 0, 0, 0)
-    for label in name.rstrip(".").split("."):
-        msg += bytes([len(label)]) + label.encode()
-    return qid, msg + b"\0" + struct.pack(">HH", qtype, qclass)
-
 
 def skip_name(msg, pos):
     """The offset after the (possibly compressed) name at pos."""
@@ -253,21 +231,6 @@ def wait_answer(addr, port, name, want, p, timeout_s=10.0):
             return
         time.sleep(0.05)
     raise BenchError(f"{addr}:{port} gave {last} for {name} (want {want}) within {timeout_s} s")
-
-
-def free_port(addrs):
-    """A port free for UDP and TCP on every address in addrs."""
-    for _ in range(200):
-        port = random.randrange(20000, 60000)
-        try:
-            for addr in addrs:
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    with socket.socket(socket.AF_INET, kind) as s:
-                        s.bind((addr, port))
-            return port
-        except OSError:
-            continue
-    raise BenchError("no free port found")
 
 
 # ---------------------------------------------------------------- names and configuration
@@ -630,15 +593,6 @@ class Bench:
 
 # ---------------------------------------------------------------- report
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(v, digits=0):
-    return "–" if v is None else f"{v:,.{digits}f}"
-
-
 def spread(values, digits=0):
     values = [v for v in values if v is not None]
     if not values:
@@ -657,13 +611,6 @@ def paired_ratios(runs, key, ours_kind="router", theirs_kind="dnsdist"):
         if ours and theirs and ours[0] is not None and theirs[0]:
             out.append(ours[0] / theirs[0])
     return out
-
-
-def verdict(value, target, higher_is_better):
-    if value is None:
-        return "–"
-    ok = value >= target if higher_is_better else value <= target
-    return "met" if ok else "**not met**"
 
 
 def report(bench):
