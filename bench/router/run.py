@@ -53,7 +53,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import (BenchError, dns_query, fmt, free_port, loadavg,  # noqa: E402
-                      med, proc_status_kib, verdict)
+                      med, niced, proc_status_kib, run_dnsperf, verdict)
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(BENCH_DIR))
@@ -292,73 +292,6 @@ def bench_config(local_port, backend_ports):
 
 
 # ---------------------------------------------------------------- dnsperf
-
-DNSPERF_FIELDS = {
-    "sent": r"Queries sent:\s+(\d+)",
-    "completed": r"Queries completed:\s+(\d+)",
-    "lost": r"Queries lost:\s+(\d+)",
-    "runtime_s": r"Run time \(s\):\s+([\d.]+)",
-    "qps": r"Queries per second:\s+([\d.]+)",
-    "latency_s": r"Average Latency \(s\):\s+([\d.]+)",
-}
-
-
-def niced(args, argv):
-    """argv at args.nice: other jobs on a shared machine then take less from it."""
-    return ["nice", "-n", str(args.nice)] + argv if args.nice else argv
-
-
-def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None,
-                outstanding=None, sample=None):
-    """Runs dnsperf to its end and returns its figures. With sample, calls sample(pid) as
-    dnsperf starts and again when its -l time is up, and returns both snapshots and the
-    seconds between them as "window" (after -l dnsperf only waits for late answers)."""
-    argv = niced(args, ["taskset", "-c", str(args.gen_core), args.dnsperf,
-                        "-s", addr, "-p", str(port), "-d", datafile,
-                        "-m", args.transport,
-                        "-c", str(args.clients), "-T", str(args.threads),
-                        "-q", str(outstanding or args.outstanding), "-t", str(args.timeout)])
-    if limit_s is not None:
-        argv += ["-l", str(limit_s)]
-    if maxruns is not None:
-        argv += ["-n", str(maxruns)]
-    bound_s = (limit_s or 30) + args.timeout + 10
-
-    # To a file, not a pipe: a flood of "[Timeout]" lines must not block dnsperf.
-    with open(log_path, "w") as log:
-        log.write("$ " + shlex.join(argv) + "\n")
-        log.flush()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT)
-    window = None
-    try:
-        if sample:
-            t0, first = time.monotonic(), sample(p.pid)
-            time.sleep(max(0.0, t0 + limit_s - time.monotonic()))
-            window = (first, sample(p.pid), time.monotonic() - t0)
-        status = p.wait(timeout=bound_s)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"dnsperf ran over {bound_s} s: {shlex.join(argv)}")
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    with open(log_path) as f:
-        text = f.read()
-    if status != 0:
-        raise BenchError(f"dnsperf failed ({status}), see {log_path}")
-
-    out = {"argv": shlex.join(argv), "window": window}
-    for key, rx in DNSPERF_FIELDS.items():
-        m = re.search(rx, text)
-        if not m:
-            raise BenchError(f"no '{key}' in dnsperf output, see {log_path}")
-        out[key] = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
-    codes = re.search(r"Response codes:\s+(.*)", text)
-    out["rcodes"] = dict((c, int(n)) for c, n in
-                         re.findall(r"([A-Z]+) (\d+) \(", codes.group(1))) if codes else {}
-    return out
-
 
 # ---------------------------------------------------------------- the benchmark
 
