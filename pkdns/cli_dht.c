@@ -6,18 +6,16 @@
 #include "bencode.h"
 #include "bep44.h"
 #include "cli_args.h"
+#include "cli_node.h"
 #include "dht_lookup.h"
-#include "dht_uv.h"
 #include "log.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #define CLI_DHT_TAG "cli"
 #define CLI_DHT_TIMEOUT_MS 60000 /* ours: the default --timeout-ms */
@@ -25,27 +23,16 @@
 #define CLI_DHT_KEYS_MAX 1000 /* ours: --key given this many times at most */
 
 struct cli_dht {
-    uv_loop_t loop;
-    struct dht_uv *uv;
-    uv_signal_t sig_int, sig_term;
-    uv_timer_t deadline;
-    uv_timer_t pause; /* dht-get --warm-ms: the wait before the first lookup */
+    struct cli_node node;
     bool put;
-    bool closing;
-    int exit_status;
     uint64_t started_ms;
     uint32_t handle;
 
     /* options */
-    const char *bootstrap;
-    const char *bind;
     const char *salt;
-    long long rate;
-    long long timeout_ms;
     long long seq;
     bool has_cas;
     long long cas;
-    long long warm_ms;
     bool have_seed, have_seq, have_value;
     uint8_t key[BEP44_KEY_LEN];                    /* dht-put: the public key of the seed */
     uint8_t keys[CLI_DHT_KEYS_MAX][BEP44_KEY_LEN]; /* dht-get: looked up one after another */
@@ -84,51 +71,6 @@ void cli_dht_usage(void)
            DHT_NODE_SEND_RATE, CLI_DHT_TIMEOUT_MS, CLI_DHT_KEYS_MAX);
 }
 
-/* ---- ending ---- */
-
-static void cli_dht_close(struct cli_dht *c)
-{
-    if (c->closing) {
-        return;
-    }
-    c->closing = true;
-    dht_uv_close(c->uv, NULL, NULL);
-    c->uv = NULL;
-    uv_close((uv_handle_t *)&c->sig_int, NULL);
-    uv_close((uv_handle_t *)&c->sig_term, NULL);
-    uv_close((uv_handle_t *)&c->deadline, NULL);
-    uv_close((uv_handle_t *)&c->pause, NULL);
-}
-
-static void cli_dht_on_deadline(uv_timer_t *timer)
-{
-    struct cli_dht *c = timer->data;
-
-    if (c->exit_status < 0) {
-        printf("timed out after %lld ms\n", c->timeout_ms);
-        c->exit_status = 1;
-    }
-    cli_dht_close(c);
-}
-
-/* Ends from a lookup callback: the node may not be closed inside one, so a zero timer does. */
-static void cli_dht_finish(struct cli_dht *c, int status)
-{
-    c->exit_status = status;
-    uv_timer_start(&c->deadline, cli_dht_on_deadline, 0, 0);
-}
-
-static void cli_dht_on_signal(uv_signal_t *sig, int signum)
-{
-    struct cli_dht *c = sig->data;
-
-    (void)signum;
-    if (c->exit_status < 0) {
-        c->exit_status = 1;
-    }
-    cli_dht_close(c);
-}
-
 /* ---- printing ---- */
 
 /* Prints " value=HEX" for a string value, " bencoded=HEX" for anything else. */
@@ -157,7 +99,7 @@ static int cli_dht_start_get(struct cli_dht *c);
 static void cli_dht_on_get(void *user, const struct dht_lookup_event *ev)
 {
     struct cli_dht *c = user;
-    uint64_t ms = uv_now(&c->loop) - c->started_ms;
+    uint64_t ms = cli_node_now(&c->node) - c->started_ms;
     char from[ADDR_TEXT_MAX];
 
     if (ev->type == DHT_LOOKUP_VALUE) {
@@ -180,7 +122,7 @@ static void cli_dht_on_get(void *user, const struct dht_lookup_event *ev)
     }
     /* bad_values: values whose signature or target did not verify, dropped. */
     printf(" queried=%zu responded=%zu bad_values=%llu ms=%llu\n", ev->queried, ev->responded,
-           (unsigned long long)dht_node_stats(dht_uv_node(c->uv))->bad_values,
+           (unsigned long long)dht_node_stats(cli_node_dht(&c->node))->bad_values,
            (unsigned long long)ev->elapsed_ms);
     fflush(stdout);
     c->not_found += ev->status == 0 ? 0 : 1;
@@ -188,7 +130,7 @@ static void cli_dht_on_get(void *user, const struct dht_lookup_event *ev)
     if (++c->next_key < c->nkeys && cli_dht_start_get(c) == 0) {
         return;
     }
-    cli_dht_finish(c, c->not_found == 0 && c->next_key == c->nkeys ? 0 : 1);
+    cli_node_finish(&c->node, c->not_found == 0 && c->next_key == c->nkeys ? 0 : 1);
 }
 
 static void cli_dht_on_put(void *user, const struct dht_lookup_event *ev)
@@ -210,7 +152,7 @@ static void cli_dht_on_put(void *user, const struct dht_lookup_event *ev)
     if (ev->status < 0 && ev->stored == 0) {
         printf("put failed: %s\n", strerror(-ev->status));
     }
-    cli_dht_finish(c, ev->stored > 0 ? 0 : 1);
+    cli_node_finish(&c->node, ev->stored > 0 ? 0 : 1);
 }
 
 /* ---- the lookup ---- */
@@ -234,8 +176,8 @@ static int cli_dht_start_put(struct cli_dht *c)
     if (rc < 0) {
         return rc;
     }
-    return dht_lookup_put(dht_uv_node(c->uv), &item, c->has_cas ? &cas : NULL, cli_dht_on_put, c,
-                          uv_now(&c->loop), &c->handle);
+    return dht_lookup_put(cli_node_dht(&c->node), &item, c->has_cas ? &cas : NULL, cli_dht_on_put,
+                          c, cli_node_now(&c->node), &c->handle);
 }
 
 static int cli_dht_start_get(struct cli_dht *c)
@@ -246,38 +188,17 @@ static int cli_dht_start_get(struct cli_dht *c)
         .salt_len = c->salt != NULL ? strlen(c->salt) : 0,
     };
 
-    c->started_ms = uv_now(&c->loop);
-    return dht_lookup_get(dht_uv_node(c->uv), &args, cli_dht_on_get, c, uv_now(&c->loop),
+    c->started_ms = cli_node_now(&c->node);
+    return dht_lookup_get(cli_node_dht(&c->node), &args, cli_dht_on_get, c, cli_node_now(&c->node),
                           &c->handle);
 }
 
-static void cli_dht_start(struct cli_dht *c)
-{
-    int rc = c->put ? cli_dht_start_put(c) : cli_dht_start_get(c);
-
-    if (rc < 0) {
-        printf("cannot start the lookup: %s\n",
-               rc == -ENETUNREACH ? "no bootstrap node" : strerror(-rc));
-        cli_dht_finish(c, 1);
-    }
-}
-
-static void cli_dht_on_pause(uv_timer_t *timer)
-{
-    cli_dht_start(timer->data);
-}
-
-/* The bootstrap names are resolved: the lookup can start (after --warm-ms). */
-static void cli_dht_on_ready(void *user, size_t nbootstrap)
+static int cli_dht_start(struct cli_node *n, void *user)
 {
     struct cli_dht *c = user;
 
-    log_debug(CLI_DHT_TAG, "%zu bootstrap addresses", nbootstrap);
-    if (c->warm_ms > 0) {
-        uv_timer_start(&c->pause, cli_dht_on_pause, (uint64_t)c->warm_ms, 0);
-        return;
-    }
-    cli_dht_start(c);
+    (void)n;
+    return c->put ? cli_dht_start_put(c) : cli_dht_start_get(c);
 }
 
 /* ---- options ---- */
@@ -327,23 +248,14 @@ static int cli_dht_option(struct cli_dht *c, const struct cli_args_opt *o)
 {
     const char *n = o->name, *v = o->value;
 
-    if (strcmp(n, "bootstrap") == 0) {
-        c->bootstrap = v;
-        return 0;
-    }
-    if (strcmp(n, "bind") == 0) {
-        c->bind = v;
-        return 0;
+    int rc = cli_node_option(&c->node, o);
+
+    if (rc <= 0) {
+        return rc;
     }
     if (strcmp(n, "salt") == 0) {
         c->salt = v;
         return strlen(v) <= BEP44_SALT_MAX ? 0 : -EINVAL;
-    }
-    if (strcmp(n, "rate-limit") == 0) {
-        return cli_args_number(v, 1, 1000000, &c->rate);
-    }
-    if (strcmp(n, "timeout-ms") == 0) {
-        return cli_args_number(v, 1, 3600000, &c->timeout_ms);
     }
     if (!c->put && strcmp(n, "key") == 0) {
         if (c->nkeys == CLI_DHT_KEYS_MAX) {
@@ -352,7 +264,7 @@ static int cli_dht_option(struct cli_dht *c, const struct cli_args_opt *o)
         return cli_dht_take_hex(v, c->keys[c->nkeys++], BEP44_KEY_LEN);
     }
     if (!c->put && strcmp(n, "warm-ms") == 0) {
-        return cli_args_number(v, 0, 3600000, &c->warm_ms);
+        return cli_args_number(v, 0, 3600000, &c->node.warm_ms);
     }
     if (c->put && strcmp(n, "seed") == 0) {
         return cli_dht_take_seed(c, v);
@@ -406,56 +318,6 @@ static int cli_dht_parse(struct cli_dht *c, int argc, char **argv)
 
 /* ---- running ---- */
 
-static int cli_dht_open(struct cli_dht *c)
-{
-    struct dht_uv_config cfg;
-    int rc;
-
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.bind = c->bind;
-    cfg.bootstrap = c->bootstrap;
-    cfg.ready = cli_dht_on_ready;
-    cfg.user = c;
-    /* BEP 43: a client that leaves in a minute should not be in anyone's table. */
-    cfg.node.read_only = true;
-    cfg.node.send_rate_per_s = (unsigned)c->rate;
-    cfg.node.send_burst = (unsigned)(2 * c->rate);
-    rc = dht_uv_new(&c->loop, &cfg, &c->uv);
-    if (rc < 0) {
-        fprintf(stderr, "pkdns-cli: cannot start a DHT node on %s: %s\n", c->bind, strerror(-rc));
-    }
-    return rc;
-}
-
-static int cli_dht_run(struct cli_dht *c, int argc, char **argv)
-{
-    int rc = cli_dht_parse(c, argc, argv);
-
-    if (rc != 0) {
-        return rc == 1 ? 0 : rc;
-    }
-    if (uv_loop_init(&c->loop) != 0) {
-        fprintf(stderr, "pkdns-cli: cannot initialise libuv\n");
-        return 1;
-    }
-    uv_signal_init(&c->loop, &c->sig_int);
-    uv_signal_init(&c->loop, &c->sig_term);
-    uv_timer_init(&c->loop, &c->deadline);
-    uv_timer_init(&c->loop, &c->pause);
-    c->sig_int.data = c->sig_term.data = c->deadline.data = c->pause.data = c;
-    uv_signal_start(&c->sig_int, cli_dht_on_signal, SIGINT);
-    uv_signal_start(&c->sig_term, cli_dht_on_signal, SIGTERM);
-    uv_timer_start(&c->deadline, cli_dht_on_deadline, (uint64_t)c->timeout_ms, 0);
-    if (cli_dht_open(c) < 0) {
-        c->exit_status = 1;
-        cli_dht_close(c);
-    }
-    uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c->loop);
-    fflush(stdout);
-    return c->exit_status < 0 ? 1 : c->exit_status;
-}
-
 static int cli_dht_main(bool put, int argc, char **argv)
 {
     struct cli_dht *c = calloc(1, sizeof(*c));
@@ -465,11 +327,13 @@ static int cli_dht_main(bool put, int argc, char **argv)
         return 1;
     }
     c->put = put;
-    c->exit_status = -1;
-    c->bind = "0.0.0.0:0";
-    c->rate = DHT_NODE_SEND_RATE;
-    c->timeout_ms = CLI_DHT_TIMEOUT_MS;
-    status = cli_dht_run(c, argc, argv);
+    cli_node_init(&c->node, argv[0], CLI_DHT_TIMEOUT_MS);
+    status = cli_dht_parse(c, argc, argv);
+    if (status == 0) {
+        status = cli_node_run(&c->node, cli_dht_start, c);
+    } else if (status == 1) {
+        status = 0;
+    }
     sodium_memzero(c->secret, sizeof(c->secret));
     free(c);
     return status;

@@ -7,19 +7,17 @@
 #include "bencode.h"
 #include "bep44.h"
 #include "cli_args.h"
+#include "cli_node.h"
+#include "cli_records.h"
 #include "dht_lookup.h"
-#include "dht_uv.h"
-#include "dns_name.h"
 #include "log.h"
 #include "pk_packet.h"
 #include "pk_seed.h"
 #include "pk_zone.h"
 #include "zbase32.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,31 +25,17 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <uv.h>
 
 #define CLI_PKARR_TIMEOUT_MS 30000                   /* ours: the default --timeout-ms */
 #define CLI_PKARR_ZONE_MAX 65536                     /* ours: a zone file larger is refused */
 #define CLI_PKARR_SEED_FILE_MAX 256                  /* ours: a seed file holds one line */
 #define CLI_PKARR_KEY_TEXT (ZBASE32_ENCODED_LEN(32)) /* 52 */
-#define CLI_PKARR_TYPE_SVCB 64                       /* RFC 9460 */
-#define CLI_PKARR_TYPE_HTTPS 65                      /* RFC 9460 */
 
 /* The DHT side of publish and resolve, with what the lookup found. */
 struct cli_pkarr_dht {
-    uv_loop_t loop;
-    struct dht_uv *uv;
-    uv_signal_t sig_int, sig_term;
-    uv_timer_t deadline;
+    struct cli_node node;
     bool put;
-    bool closing;
-    int exit_status;
     uint32_t handle;
-
-    /* options */
-    const char *bootstrap;
-    const char *bind;
-    long long rate;
-    long long timeout_ms;
 
     /* publish: the item to store; resolve: the newest item found */
     uint8_t key[BEP44_KEY_LEN];
@@ -94,67 +78,6 @@ void cli_pkarr_usage(void)
 
 /* ---- the DHT node ---- */
 
-/* Why a lookup ended without a result, in words. */
-static const char *cli_pkarr_lookup_error(int status)
-{
-    switch (status) {
-    case -ENOENT:
-        return "no node holds a packet for this key";
-    case -ETIMEDOUT:
-        return "no node answered";
-    case -ENETUNREACH:
-        return "no node to ask";
-    case -EREMOTEIO:
-        return "every node refused it";
-    default:
-        return status < 0 ? strerror(-status) : "no answer";
-    }
-}
-
-static void cli_pkarr_close(struct cli_pkarr_dht *d)
-{
-    if (d->closing) {
-        return;
-    }
-    d->closing = true;
-    if (d->uv != NULL) {
-        dht_uv_close(d->uv, NULL, NULL);
-        d->uv = NULL;
-    }
-    uv_close((uv_handle_t *)&d->sig_int, NULL);
-    uv_close((uv_handle_t *)&d->sig_term, NULL);
-    uv_close((uv_handle_t *)&d->deadline, NULL);
-}
-
-static void cli_pkarr_on_deadline(uv_timer_t *timer)
-{
-    struct cli_pkarr_dht *d = timer->data;
-
-    if (d->exit_status < 0) {
-        fprintf(stderr, "pkdns-cli: timed out after %lld ms\n", d->timeout_ms);
-        d->exit_status = 1;
-    }
-    cli_pkarr_close(d);
-}
-
-/* Ends from a lookup callback: the node may not be closed inside one, so a zero timer does. */
-static void cli_pkarr_finish(struct cli_pkarr_dht *d, int status)
-{
-    d->exit_status = status;
-    uv_timer_start(&d->deadline, cli_pkarr_on_deadline, 0, 0);
-}
-
-static void cli_pkarr_on_signal(uv_signal_t *sig, int signum)
-{
-    struct cli_pkarr_dht *d = sig->data;
-
-    (void)signum;
-    if (d->exit_status < 0) {
-        d->exit_status = 1;
-    }
-    cli_pkarr_close(d);
-}
-
 static void cli_pkarr_on_put(void *user, const struct dht_lookup_event *ev)
 {
     struct cli_pkarr_dht *d = user;
@@ -166,9 +89,9 @@ static void cli_pkarr_on_put(void *user, const struct dht_lookup_event *ev)
     printf("stored on %zu nodes\n", ev->stored);
     if (ev->stored == 0) {
         fprintf(stderr, "pkdns-cli publish: no node stored the packet (%s)\n",
-                cli_pkarr_lookup_error(ev->status));
+                cli_node_lookup_error(ev->status));
     }
-    cli_pkarr_finish(d, ev->stored > 0 ? 0 : 1);
+    cli_node_finish(&d->node, ev->stored > 0 ? 0 : 1);
 }
 
 /* Keeps the newest value (pkarr: the highest timestamp) until the lookup ends. */
@@ -190,15 +113,14 @@ static void cli_pkarr_on_get(void *user, const struct dht_lookup_event *ev)
     }
     if (!d->found) {
         fprintf(stderr, "pkdns-cli resolve: no packet found (%s)\n",
-                cli_pkarr_lookup_error(ev->status < 0 ? ev->status : -ENOENT));
+                cli_node_lookup_error(ev->status < 0 ? ev->status : -ENOENT));
     }
-    cli_pkarr_finish(d, d->found ? 0 : 1);
+    cli_node_finish(&d->node, d->found ? 0 : 1);
 }
 
-static void cli_pkarr_start(struct cli_pkarr_dht *d)
+static int cli_pkarr_start(struct cli_node *n, void *user)
 {
-    struct dht_node *node = dht_uv_node(d->uv);
-    int rc;
+    struct cli_pkarr_dht *d = user;
 
     if (d->put) {
         struct dht_store_item item = {
@@ -208,68 +130,11 @@ static void cli_pkarr_start(struct cli_pkarr_dht *d)
             .value = d->value,
             .value_len = d->value_len,
         };
-        rc = dht_lookup_put(node, &item, NULL, cli_pkarr_on_put, d, uv_now(&d->loop), &d->handle);
-    } else {
-        struct dht_lookup_get_args args = {.k = d->key};
-        rc = dht_lookup_get(node, &args, cli_pkarr_on_get, d, uv_now(&d->loop), &d->handle);
+        return dht_lookup_put(cli_node_dht(n), &item, NULL, cli_pkarr_on_put, d, cli_node_now(n),
+                              &d->handle);
     }
-    if (rc < 0) {
-        fprintf(stderr, "pkdns-cli: cannot start the lookup: %s\n",
-                rc == -ENETUNREACH ? "no bootstrap node" : strerror(-rc));
-        cli_pkarr_finish(d, 1);
-    }
-}
-
-/* The bootstrap names are resolved: the lookup can start. */
-static void cli_pkarr_on_ready(void *user, size_t nbootstrap)
-{
-    log_debug("cli", "%zu bootstrap addresses", nbootstrap);
-    cli_pkarr_start(user);
-}
-
-static int cli_pkarr_open(struct cli_pkarr_dht *d)
-{
-    struct dht_uv_config cfg;
-    int rc;
-
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.bind = d->bind;
-    cfg.bootstrap = d->bootstrap;
-    cfg.ready = cli_pkarr_on_ready;
-    cfg.user = d;
-    /* BEP 43: a client that leaves in a minute should not be in anyone's table. */
-    cfg.node.read_only = true;
-    cfg.node.send_rate_per_s = (unsigned)d->rate;
-    cfg.node.send_burst = (unsigned)(2 * d->rate);
-    rc = dht_uv_new(&d->loop, &cfg, &d->uv);
-    if (rc < 0) {
-        fprintf(stderr, "pkdns-cli: cannot start a DHT node on %s: %s\n", d->bind, strerror(-rc));
-    }
-    return rc;
-}
-
-/* Runs the node until the lookup ends. Returns the exit status. */
-static int cli_pkarr_dht_run(struct cli_pkarr_dht *d)
-{
-    if (uv_loop_init(&d->loop) != 0) {
-        fprintf(stderr, "pkdns-cli: cannot initialise libuv\n");
-        return 1;
-    }
-    uv_signal_init(&d->loop, &d->sig_int);
-    uv_signal_init(&d->loop, &d->sig_term);
-    uv_timer_init(&d->loop, &d->deadline);
-    d->sig_int.data = d->sig_term.data = d->deadline.data = d;
-    uv_signal_start(&d->sig_int, cli_pkarr_on_signal, SIGINT);
-    uv_signal_start(&d->sig_term, cli_pkarr_on_signal, SIGTERM);
-    uv_timer_start(&d->deadline, cli_pkarr_on_deadline, (uint64_t)d->timeout_ms, 0);
-    if (cli_pkarr_open(d) < 0) {
-        d->exit_status = 1;
-        cli_pkarr_close(d);
-    }
-    uv_run(&d->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&d->loop);
-    fflush(stdout);
-    return d->exit_status < 0 ? 1 : d->exit_status;
+    struct dht_lookup_get_args args = {.k = d->key};
+    return dht_lookup_get(cli_node_dht(n), &args, cli_pkarr_on_get, d, cli_node_now(n), &d->handle);
 }
 
 /* ---- the command line ---- */
@@ -277,21 +142,7 @@ static int cli_pkarr_dht_run(struct cli_pkarr_dht *d)
 /* Takes one option of publish or resolve. Returns 0, or -EINVAL. */
 static int cli_pkarr_option(struct cli_pkarr_dht *d, const struct cli_args_opt *o)
 {
-    if (d != NULL && strcmp(o->name, "bootstrap") == 0) {
-        d->bootstrap = o->value;
-        return 0;
-    }
-    if (d != NULL && strcmp(o->name, "bind") == 0) {
-        d->bind = o->value;
-        return 0;
-    }
-    if (d != NULL && strcmp(o->name, "rate-limit") == 0) {
-        return cli_args_number(o->value, 1, 1000000, &d->rate);
-    }
-    if (d != NULL && strcmp(o->name, "timeout-ms") == 0) {
-        return cli_args_number(o->value, 1, 3600000, &d->timeout_ms);
-    }
-    return -EINVAL;
+    return d != NULL && cli_node_option(&d->node, o) == 0 ? 0 : -EINVAL;
 }
 
 /* Reads positional arguments (between want_min and want_max) and options; d is NULL for
@@ -601,149 +452,7 @@ static int cli_pkarr_publish(struct cli_pkarr_dht *d, const struct cli_pkarr_cmd
         return 1;
     }
     fflush(stdout);
-    return cli_pkarr_dht_run(d);
-}
-
-/* ---- resolve: printing records ---- */
-
-static const char *cli_pkarr_type_name(uint16_t type, char *buf, size_t cap)
-{
-    static const struct {
-        uint16_t type;
-        const char *name;
-    } names[] = {
-        {1, "A"},
-        {2, "NS"},
-        {5, "CNAME"},
-        {6, "SOA"},
-        {12, "PTR"},
-        {15, "MX"},
-        {16, "TXT"},
-        {28, "AAAA"},
-        {33, "SRV"},
-        {CLI_PKARR_TYPE_SVCB, "SVCB"},
-        {CLI_PKARR_TYPE_HTTPS, "HTTPS"},
-    };
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (names[i].type == type) {
-            return names[i].name;
-        }
-    }
-    snprintf(buf, cap, "TYPE%u", (unsigned)type); /* RFC 3597 5 */
-    return buf;
-}
-
-/* Prints the name at rdata[*pos..len) (written out in full) and advances *pos. Returns 0,
- * -EBADMSG. */
-static int cli_pkarr_print_name(const uint8_t *rdata, size_t len, size_t *pos)
-{
-    char text[DNS_NAME_TEXT_MAX];
-    size_t at = *pos;
-
-    while (at < len && rdata[at] != 0) {
-        at += (size_t)rdata[at] + 1;
-    }
-    if (at >= len || dns_name_to_text(rdata + *pos, at + 1 - *pos, text, sizeof(text)) < 0) {
-        return -EBADMSG;
-    }
-    printf(" %s", text);
-    *pos = at + 1;
-    return 0;
-}
-
-/* Prints TXT character-strings quoted (RFC 1035 5.1). Returns 0, -EBADMSG. */
-static int cli_pkarr_print_txt(const uint8_t *rdata, size_t len)
-{
-    for (size_t pos = 0; pos < len;) {
-        size_t n = rdata[pos++];
-        if (pos + n > len) {
-            return -EBADMSG;
-        }
-        printf(" \"");
-        for (size_t i = 0; i < n; i++, pos++) {
-            uint8_t c = rdata[pos];
-            if (c == '"' || c == '\\') {
-                printf("\\%c", c);
-            } else if (c < 0x20 || c > 0x7e) {
-                printf("\\%03u", (unsigned)c);
-            } else {
-                putchar(c);
-            }
-        }
-        putchar('"');
-    }
-    return 0;
-}
-
-static uint16_t cli_pkarr_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Prints the RDATA of the types zone files write; the rest in RFC 3597's generic form.
- * Returns 0, or -EBADMSG when the RDATA does not have its type's shape. */
-static int cli_pkarr_print_rdata(const struct pk_rr *rr)
-{
-    char addr[INET6_ADDRSTRLEN];
-    size_t pos = 0;
-
-    switch (rr->type) {
-    case 1:
-    case 28:
-        if (rr->rdlength != (rr->type == 1 ? 4 : 16)) {
-            return -EBADMSG;
-        }
-        inet_ntop(rr->type == 1 ? AF_INET : AF_INET6, rr->rdata, addr, sizeof(addr));
-        printf(" %s", addr);
-        return 0;
-    case 2:
-    case 5:
-    case 12:
-        return cli_pkarr_print_name(rr->rdata, rr->rdlength, &pos);
-    case 15:
-        if (rr->rdlength < 3) {
-            return -EBADMSG;
-        }
-        printf(" %u", (unsigned)cli_pkarr_u16(rr->rdata));
-        pos = 2;
-        return cli_pkarr_print_name(rr->rdata, rr->rdlength, &pos);
-    case 16:
-        return cli_pkarr_print_txt(rr->rdata, rr->rdlength);
-    case 33:
-        if (rr->rdlength < 7) {
-            return -EBADMSG;
-        }
-        printf(" %u %u %u", (unsigned)cli_pkarr_u16(rr->rdata),
-               (unsigned)cli_pkarr_u16(rr->rdata + 2), (unsigned)cli_pkarr_u16(rr->rdata + 4));
-        pos = 6;
-        return cli_pkarr_print_name(rr->rdata, rr->rdlength, &pos);
-    default:
-        printf(" \\# %u ", (unsigned)rr->rdlength); /* RFC 3597 5 */
-        for (size_t i = 0; i < rr->rdlength; i++) {
-            printf("%02x", rr->rdata[i]);
-        }
-        return 0;
-    }
-}
-
-/* Prints one record as a zone file line, its owner relative to the key ("@" for the apex). */
-static void cli_pkarr_print_record(const struct pk_rr *rr)
-{
-    char owner[DNS_NAME_TEXT_MAX], type_buf[16];
-    int n = dns_name_to_text(rr->name, rr->name_len, owner, sizeof(owner));
-
-    if (n <= 1) {
-        snprintf(owner, sizeof(owner), "@");
-    } else {
-        owner[n - 1] = '\0';
-    }
-    printf("%s %u IN %s", owner, (unsigned)rr->ttl,
-           cli_pkarr_type_name(rr->type, type_buf, sizeof(type_buf)));
-    if (cli_pkarr_print_rdata(rr) < 0) {
-        printf(" (malformed RDATA, %u bytes)", (unsigned)rr->rdlength);
-    }
-    putchar('\n');
+    return cli_node_run(&d->node, cli_pkarr_start, d);
 }
 
 /* Builds, verifies and prints the packet found. Returns the exit status. */
@@ -770,7 +479,7 @@ static int cli_pkarr_show(const struct cli_pkarr_dht *d)
         return 1;
     }
     for (size_t i = 0; i < p->records.count; i++) {
-        cli_pkarr_print_record(&p->records.rr[i]);
+        cli_records_print(&p->records.rr[i]);
     }
     when = (time_t)(p->timestamp_us / 1000000u);
     gmtime_r(&when, &tm);
@@ -799,10 +508,7 @@ static int cli_pkarr_dht_main(bool put, int argc, char **argv)
         return 1;
     }
     d->put = put;
-    d->exit_status = -1;
-    d->bind = "0.0.0.0:0";
-    d->rate = DHT_NODE_SEND_RATE;
-    d->timeout_ms = CLI_PKARR_TIMEOUT_MS;
+    cli_node_init(&d->node, argv[0], CLI_PKARR_TIMEOUT_MS);
     status = cli_pkarr_parse(argc, argv, put ? 2 : 1, put ? 2 : 1, &cmd, d);
     if (status != 0) {
         free(d);
@@ -815,7 +521,7 @@ static int cli_pkarr_dht_main(bool put, int argc, char **argv)
                 cmd.positional[0]);
         status = 1;
     } else {
-        status = cli_pkarr_dht_run(d);
+        status = cli_node_run(&d->node, cli_pkarr_start, d);
         status = status == 0 ? cli_pkarr_show(d) : status;
     }
     free(d);
