@@ -103,6 +103,7 @@ int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
     }
     l->loop = loop;
     l->cfg = resolved;
+    l->paused = resolved.start_paused;
     l->cb = cb;
     l->user = user;
     l->rx_data = malloc((size_t)resolved.udp_batch * UDP_SLOT_BYTES);
@@ -237,6 +238,14 @@ static void dns_listener_endpoint_close(struct listen_endpoint *ep)
 
 /* Wraps the two bound sockets in handles and starts them. On failure the handles are closed
  * and the endpoint frees itself from the close callbacks. */
+/* The sockets listen from the start (the kernel queues for them); this starts reading them. */
+static int dns_listener_endpoint_read(struct listen_endpoint *ep)
+{
+    int rc = dns_listener_tcp_listen(ep);
+
+    return rc == 0 ? dns_listener_udp_start(ep) : rc;
+}
+
 static int dns_listener_endpoint_start(struct dns_listener *l, struct listen_endpoint *ep,
                                        int tcp_fd)
 {
@@ -258,11 +267,8 @@ static int dns_listener_endpoint_start(struct dns_listener *l, struct listen_end
     if (rc < 0) {
         close(tcp_fd); /* not taken over by the handle */
     }
-    if (rc == 0) {
-        rc = dns_listener_tcp_listen(ep);
-    }
-    if (rc == 0) {
-        rc = dns_listener_udp_start(ep);
+    if (rc == 0 && !l->paused) {
+        rc = dns_listener_endpoint_read(ep);
     }
     if (rc < 0) {
         dns_listener_endpoint_close(ep);
@@ -325,6 +331,23 @@ int dns_listener_bind(struct dns_listener *l, const struct addr *addr)
 }
 
 /* ---- the rest of the API ---- */
+
+int dns_listener_resume(struct dns_listener *l)
+{
+    int first = 0;
+
+    if (!l->paused) {
+        return 0;
+    }
+    l->paused = false;
+    for (size_t i = 0; i < l->endpoint_count; i++) {
+        int rc = dns_listener_endpoint_read(l->endpoints[i]);
+        if (rc < 0 && first == 0) {
+            first = rc;
+        }
+    }
+    return first;
+}
 
 int dns_listener_local_addr(const struct dns_listener *l, size_t i, struct addr *out)
 {

@@ -49,6 +49,7 @@ struct dns_listener_config {
     uint32_t tcp_max_pending;     /* queries in progress per connection, default 32 */
     uint32_t udp_batch;           /* datagrams per recvmmsg, default 32, at most 64 */
     bool reuseport;               /* SO_REUSEPORT, for N loops on N threads */
+    bool start_paused;            /* bound sockets queue what comes until dns_listener_resume */
 };
 
 /* Counters since dns_listener_new. udp_received counts every datagram read, including those
@@ -78,6 +79,11 @@ int dns_listener_new(uv_loop_t *loop, const struct dns_listener_config *cfg,
  * IPv6-only. May be called several times; the i-th successful call is endpoint i. Returns 0 or
  * the bind error (-EADDRINUSE, -EACCES, ...), after logging a line that names the address. */
 int dns_listener_bind(struct dns_listener *l, const struct addr *addr);
+
+/* Starts reading the endpoints of a listener made with start_paused: the datagrams and TCP
+ * connections the kernel queued meanwhile are served then. Endpoints bound later start at
+ * once. Returns 0, or the first error (the endpoint that failed stays silent). */
+int dns_listener_resume(struct dns_listener *l);
 
 /* Writes the actual address of endpoint i (with the port picked for port 0) to `out`.
  * Returns 0, or -ENOENT when there is no endpoint i. */

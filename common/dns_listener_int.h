@@ -77,6 +77,7 @@ struct dns_listener {
     void *user;
     struct dns_listener_stats stats;
 
+    bool paused; /* cfg.start_paused until dns_listener_resume */
     struct listen_endpoint **endpoints;
     size_t endpoint_count;
     size_t endpoint_cap;

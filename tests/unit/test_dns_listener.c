@@ -839,6 +839,35 @@ static void test_close_with_open_connections_frees_everything(void)
     CHECK(fx.close_cb_ran);
 }
 
+/* A paused listener reads nothing; what came meanwhile (a datagram, a TCP connection with a
+ * query) is served once it resumes. */
+static void test_paused_listener_serves_what_queued_once_resumed(void)
+{
+    struct dns_listener_config cfg = {.start_paused = true};
+
+    if (!fixture_start(&cfg, ANSWER_NOW)) {
+        return;
+    }
+    struct test_client *u = client_open(0, SOCK_DGRAM, &fx.v4);
+    struct test_client *t = client_open(1, SOCK_STREAM, &fx.v4);
+    client_send_query(u, 0x0101);
+    client_send_query(t, 0x0202);
+    run_for(100);
+    CHECK_INT(fx.queries, 0);
+    CHECK_INT(u->replies, 0);
+    CHECK_INT(stats().tcp_accepted, 0);
+    CHECK_INT(dns_listener_resume(fx.listener), 0);
+    CHECK_INT(dns_listener_resume(fx.listener), 0); /* a second call changes nothing */
+    if (client_wait(u, 1)) {
+        CHECK_INT(u->ids[0], 0x0101);
+    }
+    if (client_wait(t, 1)) {
+        CHECK_INT(t->ids[0], 0x0202);
+    }
+    CHECK_INT(fx.queries, 2);
+    fixture_finish();
+}
+
 static void test_bind_to_port_in_use_fails_with_eaddrinuse(void)
 {
     struct addr taken;
@@ -891,6 +920,7 @@ int main(void)
         UNIT(test_tcp_answer_sent_from_timer_is_written),
         UNIT(test_tcp_answer_to_disconnected_client_fails_with_enotconn),
         UNIT(test_close_with_open_connections_frees_everything),
+        UNIT(test_paused_listener_serves_what_queued_once_resumed),
         UNIT(test_bind_to_port_in_use_fails_with_eaddrinuse),
         UNIT(test_config_out_of_range_is_rejected),
     };
