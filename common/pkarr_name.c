@@ -7,6 +7,50 @@
 #include "dns_name.h"
 #include "zbase32.h"
 
+/* The curve check costs as much as a signature check (a scalar multiplication, about 100 us
+ * here), and the same few keys come again and again: each thread remembers its last verdicts
+ * in a direct-mapped table. A key that maps to a busy slot evicts it; the worst case is the
+ * cost without the table. */
+#define PKARR_MEMO_SLOTS 1024 /* ours: 33 KiB per thread */
+
+enum pkarr_memo_state {
+    PKARR_MEMO_EMPTY = 0,
+    PKARR_MEMO_KEY,
+    PKARR_MEMO_NOT_KEY,
+};
+
+struct pkarr_memo_slot {
+    uint8_t key[PKARR_KEY_LEN];
+    uint8_t state; /* enum pkarr_memo_state */
+};
+
+static _Thread_local struct pkarr_memo_slot pkarr_memo[PKARR_MEMO_SLOTS];
+
+static struct pkarr_memo_slot *pkarr_memo_slot(const uint8_t bytes[PKARR_KEY_LEN])
+{
+    /* Real keys are uniformly random; a crafted collision only costs a recomputation. */
+    uint32_t h = (uint32_t)bytes[0] | (uint32_t)bytes[1] << 8 | (uint32_t)bytes[31] << 16;
+
+    return &pkarr_memo[h % PKARR_MEMO_SLOTS];
+}
+
+static bool pkarr_name_point_is_key(const uint8_t bytes[PKARR_KEY_LEN])
+{
+    struct pkarr_memo_slot *slot = pkarr_memo_slot(bytes);
+    bool is_key;
+
+    if (slot->state != PKARR_MEMO_EMPTY && memcmp(slot->key, bytes, PKARR_KEY_LEN) == 0) {
+        return slot->state == PKARR_MEMO_KEY;
+    }
+    /* libsodium 1.0.18 also rejects non-canonical encodings, small-order points and points
+     * outside the prime-order subgroup. Such keys could never verify a packet here (libsodium's
+     * verification refuses them too), so they are not keys for us either. */
+    is_key = crypto_core_ed25519_is_valid_point(bytes) == 1;
+    memcpy(slot->key, bytes, PKARR_KEY_LEN);
+    slot->state = is_key ? PKARR_MEMO_KEY : PKARR_MEMO_NOT_KEY;
+    return is_key;
+}
+
 bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
 {
     uint8_t bytes[PKARR_KEY_LEN];
@@ -15,10 +59,7 @@ bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
         zbase32_decode((const char *)label, len, bytes, sizeof(bytes)) != PKARR_KEY_LEN) {
         return false;
     }
-    /* libsodium 1.0.18 also rejects non-canonical encodings, small-order points and points
-     * outside the prime-order subgroup. Such keys could never verify a packet here (libsodium's
-     * verification refuses them too), so they are not keys for us either. */
-    if (crypto_core_ed25519_is_valid_point(bytes) != 1) {
+    if (!pkarr_name_point_is_key(bytes)) {
         return false;
     }
     if (key != NULL) {

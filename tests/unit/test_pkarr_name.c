@@ -89,6 +89,44 @@ static void test_valid_alphabet_invalid_point_is_not_a_key(void)
     CHECK(!label_is_key(NOT_A_KEY_PADDING_CLEARED));
 }
 
+/* The verdicts are remembered per thread: asking again gives the same answer and the key. */
+static void test_verdicts_asked_again_are_the_same(void)
+{
+    uint8_t key[PKARR_KEY_LEN], again[PKARR_KEY_LEN];
+
+    for (int i = 0; i < 3; i++) {
+        CHECK(!label_is_key(NOT_A_KEY_PADDING_CLEARED));
+        memset(again, 0, sizeof(again));
+        CHECK(pkarr_name_label_key((const uint8_t *)KEY_CSJ, PKARR_KEY_TEXT_LEN, again));
+        if (i == 0) {
+            memcpy(key, again, sizeof(key));
+        }
+        CHECK_MEM(again, key, sizeof(key));
+        /* Upper case decodes to the same bytes, so it finds the same verdict. */
+        CHECK(label_is_key("CSJBHP9JPBOMWH3M5EYRJ1PY41M8SJPKZZQMZPJ5MADSI7SC4MTO"));
+    }
+}
+
+/* Two keys that differ only in the middle share a place in the table of verdicts; each keeps
+ * its own verdict however they alternate. */
+static void test_keys_sharing_a_memo_slot_keep_their_verdicts(void)
+{
+    uint8_t bytes[PKARR_KEY_LEN], changed[PKARR_KEY_LEN];
+    char text[64], changed_text[64];
+
+    CHECK_INT(zbase32_decode(KEY_CSJ, PKARR_KEY_TEXT_LEN, bytes, sizeof(bytes)), 32);
+    memcpy(changed, bytes, sizeof(changed));
+    changed[5] ^= 0x40;
+    CHECK(crypto_core_ed25519_is_valid_point(changed) != 1);
+    CHECK_INT(zbase32_encode(bytes, sizeof(bytes), text, sizeof(text)), PKARR_KEY_TEXT_LEN);
+    CHECK_INT(zbase32_encode(changed, sizeof(changed), changed_text, sizeof(changed_text)),
+              PKARR_KEY_TEXT_LEN);
+    for (int i = 0; i < 3; i++) {
+        CHECK(label_is_key(text));
+        CHECK(!label_is_key(changed_text));
+    }
+}
+
 static void test_small_order_point_is_not_a_key(void)
 {
     /* The identity point (y = 1) lies on the curve but has order 1; libsodium refuses it, and
@@ -185,6 +223,8 @@ int main(void)
         UNIT(test_keys_match_their_seeds),
         UNIT(test_bep44_vector_key_is_a_key),
         UNIT(test_valid_alphabet_invalid_point_is_not_a_key),
+        UNIT(test_verdicts_asked_again_are_the_same),
+        UNIT(test_keys_sharing_a_memo_slot_keep_their_verdicts),
         UNIT(test_small_order_point_is_not_a_key),
         UNIT(test_upper_and_mixed_case_keys_are_keys),
         UNIT(test_51_and_53_character_labels_are_not_keys),
