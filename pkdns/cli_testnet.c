@@ -40,6 +40,7 @@ struct cli_testnet {
 
     /* options */
     const char *bind_ip;
+    const char *bind6_ip; /* BEP 32: every node also on this IPv6 address; NULL: none */
     long long base_port;
     const char *bootstrap;
     const char *state_dir;
@@ -54,6 +55,9 @@ void cli_testnet_usage(void)
            "node's counters.\n\n"
            "  --nodes N              number of nodes (1 to %d)\n"
            "  --bind IP              IPv4 address to bind (loopback only in tests)\n"
+           "  --bind6 IP6            also bind each node to this IPv6 address (BASE+i too\n"
+           "                         with --port; printed as [IP6]:port lines); nodes then\n"
+           "                         start from each other's addresses in both families\n"
            "  --port BASE            first port\n"
            "  --bootstrap LIST       also bootstrap every node from these host:port entries\n"
            "  --state-dir DIR        keep node-I.state files there (warm restarts)\n"
@@ -70,17 +74,19 @@ static void cli_testnet_log_node(struct cli_testnet *t, size_t i)
     const struct dht_uv_stats *u = dht_uv_stats(t->nodes[i]);
     char text[ADDR_TEXT_MAX];
     size_t good = 0, count = dht_table_count(dht_node_table(node), uv_now(&t->loop), &good);
+    const struct dht_table *table6 = dht_node_table6(node);
+    size_t count6 = table6 != NULL ? dht_table_count(table6, uv_now(&t->loop), NULL) : 0;
 
     log_notice(CLI_TESTNET_TAG,
                "node %zu %s: received=%llu malformed=%llu ignored=%llu rate_limited=%llu "
                "answered=%llu sent=%llu timeouts=%llu truncated=%llu send_errors=%llu "
-               "table=%zu good=%zu items=%zu",
+               "table=%zu good=%zu table6=%zu items=%zu",
                i, addr_format(dht_uv_addr(t->nodes[i]), text, sizeof(text)),
                (unsigned long long)s->received, (unsigned long long)s->malformed,
                (unsigned long long)s->ignored, (unsigned long long)s->rate_limited,
                (unsigned long long)s->answered, (unsigned long long)u->sent,
                (unsigned long long)s->timeouts, (unsigned long long)u->truncated,
-               (unsigned long long)u->send_errors, count, good,
+               (unsigned long long)u->send_errors, count, good, count6,
                dht_store_count(dht_node_store(node)));
 }
 
@@ -137,6 +143,20 @@ static void cli_testnet_on_signal(uv_signal_t *sig, int signum)
     cli_testnet_stop(t);
 }
 
+/* Writes the addresses other nodes start from to reach node i: its IPv4 one, and its IPv6
+ * one when it has one (each family's table fills from its own family). Returns how many. */
+static size_t cli_testnet_addrs(const struct cli_testnet *t, size_t i, struct addr *out)
+{
+    const struct addr *a6 = dht_uv_addr6(t->nodes[i]);
+
+    out[0] = *dht_uv_addr(t->nodes[i]);
+    if (a6 == NULL) {
+        return 1;
+    }
+    out[1] = *a6;
+    return 2;
+}
+
 /* The addresses node i starts from: node 0 and a few random earlier ones. */
 static size_t cli_testnet_peers(struct cli_testnet *t, size_t i, struct addr *out)
 {
@@ -145,18 +165,18 @@ static size_t cli_testnet_peers(struct cli_testnet *t, size_t i, struct addr *ou
     if (i == 0) {
         return 0;
     }
-    out[n++] = *dht_uv_addr(t->nodes[0]);
+    n += cli_testnet_addrs(t, 0, out + n);
     for (size_t k = 0; k < CLI_TESTNET_PEERS && i > 1; k++) {
-        out[n++] = *dht_uv_addr(t->nodes[1 + random_uniform((uint32_t)(i - 1))]);
+        n += cli_testnet_addrs(t, 1 + random_uniform((uint32_t)(i - 1)), out + n);
     }
     return n;
 }
 
 static int cli_testnet_start_node(struct cli_testnet *t, size_t i)
 {
-    struct addr peers[1 + CLI_TESTNET_PEERS];
+    struct addr peers[2 * (1 + CLI_TESTNET_PEERS)];
     struct dht_uv_config cfg;
-    char bind_text[ADDR_TEXT_MAX + 8], state[4096];
+    char bind_text[ADDR_TEXT_MAX + 8], bind6_text[ADDR_TEXT_MAX + 8], state[4096];
     long long port = t->base_port == 0 ? 0 : t->base_port + (long long)i;
     int rc;
 
@@ -166,6 +186,10 @@ static int cli_testnet_start_node(struct cli_testnet *t, size_t i)
     memset(&cfg, 0, sizeof(cfg));
     snprintf(bind_text, sizeof(bind_text), "%s:%lld", t->bind_ip, port);
     cfg.bind = bind_text;
+    if (t->bind6_ip != NULL) {
+        snprintf(bind6_text, sizeof(bind6_text), "[%s]:%lld", t->bind6_ip, port);
+        cfg.bind6 = bind6_text;
+    }
     cfg.bootstrap = t->bootstrap != NULL ? t->bootstrap : "";
     if (t->state_dir != NULL) {
         snprintf(state, sizeof(state), "%s/node-%zu.state", t->state_dir, i);
@@ -188,11 +212,11 @@ static int cli_testnet_start_node(struct cli_testnet *t, size_t i)
 /* Node 0 learns of the first few nodes made after it. */
 static void cli_testnet_link_first(struct cli_testnet *t)
 {
-    struct addr later[CLI_TESTNET_PEERS];
+    struct addr later[2 * CLI_TESTNET_PEERS];
     size_t n = 0;
 
-    for (size_t i = 1; i < t->count && n < CLI_TESTNET_PEERS; i++) {
-        later[n++] = *dht_uv_addr(t->nodes[i]);
+    for (size_t i = 1; i < t->count && i <= CLI_TESTNET_PEERS; i++) {
+        n += cli_testnet_addrs(t, i, later + n);
     }
     dht_node_add_bootstrap(dht_uv_node(t->nodes[0]), later, n, uv_now(&t->loop));
 }
@@ -217,6 +241,8 @@ static int cli_testnet_option(struct cli_testnet *t, const struct cli_args_opt *
     }
     if (strcmp(o->name, "bind") == 0) {
         t->bind_ip = o->value;
+    } else if (strcmp(o->name, "bind6") == 0) {
+        t->bind6_ip = o->value;
     } else if (strcmp(o->name, "bootstrap") == 0) {
         t->bootstrap = o->value;
     } else if (strcmp(o->name, "state-dir") == 0) {
@@ -288,6 +314,9 @@ static int cli_testnet_start(struct cli_testnet *t)
     cli_testnet_link_first(t);
     for (size_t i = 0; i < t->count; i++) {
         printf("%s\n", addr_format(dht_uv_addr(t->nodes[i]), text, sizeof(text)));
+    }
+    for (size_t i = 0; t->bind6_ip != NULL && i < t->count; i++) {
+        printf("%s\n", addr_format(dht_uv_addr6(t->nodes[i]), text, sizeof(text)));
     }
     printf("testnet ready: %zu nodes\n", t->count);
     fflush(stdout);

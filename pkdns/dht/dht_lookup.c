@@ -6,6 +6,7 @@
 #include "dht_lookup_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,27 +38,66 @@ void dht_lookup_value_set(struct dht_lookup_value *v, const struct dht_store_ite
 
 /* ---- starting and joining ---- */
 
-/* Seeds the closest-set from the routing table, and from the bootstrap addresses while the
- * table knows fewer than K nodes. */
-static void dht_lookup_seed(struct dht_lookup *l)
+bool dht_lookup_in_family(const struct dht_lookup *l, int family)
 {
-    struct dht_node *node = l->node;
+    return l->family == 0 || l->family == family;
+}
+
+unsigned dht_lookup_want(const struct dht_lookup *l)
+{
+    if (l->node->table6 == NULL) {
+        return 0; /* an IPv4 node sends what it always sent */
+    }
+    if (l->family == 0) {
+        return KRPC_WANT_N4 | KRPC_WANT_N6;
+    }
+    return l->family == AF_INET6 ? KRPC_WANT_N6 : KRPC_WANT_N4;
+}
+
+/* Adds the closest contacts of table t as candidates; returns how many it had. */
+static size_t dht_lookup_seed_table(struct dht_lookup *l, const struct dht_table *t)
+{
     struct dht_contact seeds[DHT_CLOSEST_MAX];
-    size_t n = dht_table_closest(node->table, l->set.target, false, seeds, DHT_CLOSEST_MAX);
+    size_t n = dht_table_closest(t, l->set.target, false, seeds, DHT_CLOSEST_MAX);
 
     for (size_t i = 0; i < n; i++) {
         dht_closest_add(&l->set, &seeds[i], true);
     }
-    for (size_t i = 0; n < DHT_TABLE_K && i < node->cfg.nbootstrap; i++) {
+    return n;
+}
+
+/* Seeds the closest-set from the routing tables of the lookup's family (both families mix in
+ * one set, ordered by distance alone), and from the bootstrap addresses while the tables know
+ * fewer than K nodes. A lookup of one family that finds no one of that family to start from
+ * starts from the other table: those nodes are asked for contacts of the lookup's family
+ * ("want"). */
+static void dht_lookup_seed(struct dht_lookup *l)
+{
+    struct dht_node *node = l->node;
+    const struct dht_table *tables[2] = {node->table, node->table6};
+    size_t total = 0;
+
+    for (size_t t = 0; t < 2 && tables[t] != NULL; t++) {
+        if (dht_lookup_in_family(l, dht_table_family(tables[t]))) {
+            total += dht_lookup_seed_table(l, tables[t]);
+        }
+    }
+    for (size_t i = 0; total < DHT_TABLE_K && i < node->cfg.nbootstrap; i++) {
         struct dht_contact c = {.addr = node->bootstrap[i]};
-        if (!dht_table_is_own(node->table, NULL, &c.addr)) {
+        if (dht_node_table_for(node, c.addr.sa.ss_family) != NULL &&
+            dht_lookup_in_family(l, c.addr.sa.ss_family) && !dht_node_is_own(node, NULL, &c.addr)) {
             dht_closest_add(&l->set, &c, false);
+        }
+    }
+    for (size_t t = 0; t < 2 && tables[t] != NULL && l->family != 0 && l->set.n == 0; t++) {
+        if (!dht_lookup_in_family(l, dht_table_family(tables[t]))) {
+            dht_lookup_seed_table(l, tables[t]);
         }
     }
 }
 
 static int dht_lookup_new(struct dht_node *node, enum dht_lookup_kind kind,
-                          const uint8_t target[KRPC_ID_LEN], uint64_t now_ms,
+                          const uint8_t target[KRPC_ID_LEN], int family, uint64_t now_ms,
                           struct dht_lookup **out)
 {
     struct dht_lookup *l = calloc(1, sizeof(*l));
@@ -68,6 +108,7 @@ static int dht_lookup_new(struct dht_node *node, enum dht_lookup_kind kind,
     }
     l->node = node;
     l->kind = kind;
+    l->family = family;
     l->started_ms = now_ms;
     dht_closest_init(&l->set, target);
     dht_lookup_seed(l);
@@ -137,10 +178,10 @@ static int dht_lookup_launch(struct dht_lookup *l, dht_lookup_cb cb, void *user,
 }
 
 int dht_lookup_start_internal(struct dht_node *node, const uint8_t target[KRPC_ID_LEN], int purpose,
-                              uint64_t now_ms)
+                              int family, uint64_t now_ms)
 {
     struct dht_lookup *l;
-    int rc = dht_lookup_new(node, DHT_LOOKUP_KIND_FIND_NODE, target, now_ms, &l);
+    int rc = dht_lookup_new(node, DHT_LOOKUP_KIND_FIND_NODE, target, family, now_ms, &l);
 
     if (rc < 0) {
         return rc;
@@ -189,7 +230,7 @@ int dht_lookup_find_node(struct dht_node *node, const uint8_t target[KRPC_ID_LEN
     if (l != NULL) {
         return dht_lookup_join(l, cb, user, NULL, handle);
     }
-    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_FIND_NODE, target, now_ms, &l)) < 0) {
+    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_FIND_NODE, target, 0, now_ms, &l)) < 0) {
         return rc;
     }
     return dht_lookup_launch(l, cb, user, NULL, now_ms, handle);
@@ -224,7 +265,7 @@ int dht_lookup_get(struct dht_node *node, const struct dht_lookup_get_args *args
     if ((l = dht_lookup_joinable(node, DHT_LOOKUP_KIND_GET, target, args)) != NULL) {
         return dht_lookup_join(l, cb, user, args, handle);
     }
-    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_GET, target, now_ms, &l)) < 0) {
+    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_GET, target, 0, now_ms, &l)) < 0) {
         return rc;
     }
     l->is_mutable = args->k != NULL;
@@ -266,7 +307,7 @@ int dht_lookup_put(struct dht_node *node, const struct dht_store_item *item, con
     } else {
         bep44_immutable_target(item->value, item->value_len, target);
     }
-    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_PUT, target, now_ms, &l)) < 0) {
+    if ((rc = dht_lookup_new(node, DHT_LOOKUP_KIND_PUT, target, 0, now_ms, &l)) < 0) {
         return rc;
     }
     dht_lookup_value_set(&l->put, item, NULL);

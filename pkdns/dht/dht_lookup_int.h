@@ -57,6 +57,7 @@ struct dht_lookup {
     enum dht_lookup_kind kind;
     enum dht_lookup_phase phase;
     int purpose; /* enum dht_node_purpose */
+    int family;  /* AF_INET or AF_INET6: asks nodes of that family only; 0: both */
     struct dht_closest set;
 
     bool is_mutable;
@@ -85,6 +86,13 @@ struct dht_lookup {
 };
 
 /* ---- dht_lookup.c ---- */
+
+/* True when l asks nodes of `family`. */
+bool dht_lookup_in_family(const struct dht_lookup *l, int family);
+
+/* The BEP 32 "want" flags of l's queries: the families it asks, when the node speaks IPv6;
+ * none for an IPv4-only node (a responder then answers in the query's family). */
+unsigned dht_lookup_want(const struct dht_lookup *l);
 
 /* Copies item (and from, which may be NULL) into v. Sizes are within BEP 44's limits. */
 void dht_lookup_value_set(struct dht_lookup_value *v, const struct dht_store_item *item,

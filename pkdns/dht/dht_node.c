@@ -7,6 +7,7 @@
 #include "random.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,7 +78,9 @@ static int dht_node_build(struct dht_node *node, uint64_t now_ms)
         dht_node_random(node, node->id, KRPC_ID_LEN);
     }
     if ((rc = dht_table_new(node->id, &node->table)) < 0 ||
+        (cfg->ipv6 && (rc = dht_table_new_family(node->id, AF_INET6, &node->table6)) < 0) ||
         (rc = dht_store_new(&cfg->store, &node->store)) < 0 ||
+        (rc = dht_peers_new(&cfg->peers, &node->peers)) < 0 ||
         (rc = dht_rpc_init(&node->rpc, cfg->max_outstanding)) < 0) {
         return rc;
     }
@@ -92,7 +95,10 @@ static int dht_node_build(struct dht_node *node, uint64_t now_ms)
         return rc;
     }
     if (cfg->own_addr.len != 0) {
-        dht_table_add_own_addr(node->table, &cfg->own_addr);
+        dht_node_add_own_addr(node, &cfg->own_addr);
+    }
+    if (cfg->own_addr6.len != 0) {
+        dht_node_add_own_addr(node, &cfg->own_addr6);
     }
     dht_token_init(&node->token, now_ms);
     node->now_ms = now_ms;
@@ -134,10 +140,41 @@ void dht_node_free(struct dht_node *node)
     dht_limit_free(node->send_limit);
     dht_limit_free(node->query_limit);
     dht_rpc_deinit(&node->rpc);
+    dht_peers_free(node->peers);
     dht_store_free(node->store);
+    dht_table_free(node->table6);
     dht_table_free(node->table);
     free(node->bootstrap);
     free(node);
+}
+
+struct dht_table *dht_node_table_for(const struct dht_node *node, int family)
+{
+    if (family == AF_INET) {
+        return node->table;
+    }
+    return family == AF_INET6 ? node->table6 : NULL;
+}
+
+bool dht_node_is_own(const struct dht_node *node, const uint8_t *id, const struct addr *a)
+{
+    return dht_table_is_own(node->table, id, a) ||
+           (node->table6 != NULL && dht_table_is_own(node->table6, id, a));
+}
+
+/* Counts the contacts of both tables (good ones into *good, which may be NULL). */
+static size_t dht_node_count(const struct dht_node *node, uint64_t now_ms, size_t *good)
+{
+    size_t good4 = 0, good6 = 0;
+    size_t total = dht_table_count(node->table, now_ms, &good4);
+
+    if (node->table6 != NULL) {
+        total += dht_table_count(node->table6, now_ms, &good6);
+    }
+    if (good != NULL) {
+        *good = good4 + good6;
+    }
+    return total;
 }
 
 static int dht_node_queue(struct dht_node *node, const struct krpc_msg *m, const struct addr *to)
@@ -148,7 +185,7 @@ static int dht_node_queue(struct dht_node *node, const struct krpc_msg *m, const
     int rc;
 
     if ((rc = krpc_write(m, buf, sizeof(buf), &len)) < 0) {
-        return rc == -ENOSPC ? -EINVAL : rc;
+        return rc == -ENOSPC ? -EMSGSIZE : rc;
     }
     if (node->out_count >= DHT_NODE_OUTPUT_MAX || (o = malloc(sizeof(*o) + len)) == NULL) {
         node->stats.output_dropped++;
@@ -229,24 +266,6 @@ int dht_node_next_output(struct dht_node *node, uint8_t *buf, size_t cap, struct
     return len;
 }
 
-/* BEP 42: a responder tells us the address it saw us at. Two responders in a row that agree
- * make it one of our own, so that nobody hands it back to us as a node to ask. */
-static void dht_node_note_reported(struct dht_node *node, const struct krpc_msg *m,
-                                   const struct addr *from)
-{
-    struct addr seen;
-
-    if (m->ip.len != KRPC_PEER_LEN) {
-        return;
-    }
-    dht_contact_read_addr(m->ip.data, &seen);
-    if (addr_equal(&seen, &node->reported) && !addr_equal_ip(from, &node->reported_by)) {
-        dht_table_add_own_addr(node->table, &seen);
-    }
-    node->reported = seen;
-    node->reported_by = *from;
-}
-
 static void dht_node_on_query(struct dht_node *node, const struct krpc_msg *m,
                               const struct addr *from, uint64_t now_ms)
 {
@@ -262,7 +281,8 @@ static void dht_node_on_query(struct dht_node *node, const struct krpc_msg *m,
     }
     memcpy(c.id, m->id, KRPC_ID_LEN);
     c.addr = *from;
-    dht_table_heard(node->table, &c, DHT_TABLE_QUERIED, m->ro, now_ms);
+    dht_table_heard(dht_node_table_for(node, from->sa.ss_family), &c, DHT_TABLE_QUERIED, m->ro,
+                    now_ms);
     node->stats.answered++;
     dht_server_answer(node, m, from, now_ms);
 }
@@ -284,8 +304,9 @@ static void dht_node_on_answer(struct dht_node *node, const struct krpc_msg *m,
         struct dht_contact c;
         memcpy(c.id, m->id, KRPC_ID_LEN);
         c.addr = *from;
-        dht_table_heard(node->table, &c, DHT_TABLE_REPLIED, false, now_ms);
-        dht_node_note_reported(node, m, from);
+        dht_table_heard(dht_node_table_for(node, from->sa.ss_family), &c, DHT_TABLE_REPLIED, false,
+                        now_ms);
+        dht_node_ip_reported(node, m, from, now_ms);
     }
     if (done.owner != NULL) {
         dht_lookup_on_answer(done.owner, &done, m, now_ms);
@@ -300,7 +321,7 @@ void dht_node_input(struct dht_node *node, const uint8_t *data, size_t len, cons
 
     node->now_ms = now_ms;
     node->stats.received++;
-    if (!dht_contact_addr_usable(from)) {
+    if (!dht_contact_addr_usable(from) || dht_node_table_for(node, from->sa.ss_family) == NULL) {
         node->stats.ignored++;
         return;
     }
@@ -337,9 +358,12 @@ static void dht_node_timeouts(struct dht_node *node, uint64_t now_ms)
         bool hard = now_ms >= call->hard_ms;
 
         if (hard) {
+            struct dht_table *t = dht_node_table_for(node, done.to.sa.ss_family);
             node->stats.timeouts++;
             dht_rpc_finish(&node->rpc, call, false, now_ms);
-            dht_table_failed(node->table, &done.to, now_ms);
+            if (t != NULL) {
+                dht_table_failed(t, &done.to, now_ms);
+            }
         } else {
             call->soft_passed = true;
         }
@@ -364,7 +388,7 @@ static void dht_node_bootstrap_later(struct dht_node *node, uint64_t now_ms)
 static void dht_node_start_bootstrap(struct dht_node *node, uint64_t now_ms)
 {
     node->bootstrapping = true;
-    if (dht_lookup_start_internal(node, node->id, DHT_NODE_FOR_BOOTSTRAP, now_ms) < 0) {
+    if (dht_lookup_start_internal(node, node->id, DHT_NODE_FOR_BOOTSTRAP, 0, now_ms) < 0) {
         node->bootstrapping = false;
         dht_node_bootstrap_later(node, now_ms);
     }
@@ -379,7 +403,7 @@ void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, 
         return;
     }
     node->bootstrapping = false;
-    count = dht_table_count(node->table, now_ms, NULL);
+    count = dht_node_count(node, now_ms, NULL);
     if (responded == 0 || count == 0) {
         log_debug(DHT_TAG, "bootstrap found no node; trying again later");
         dht_node_bootstrap_later(node, now_ms);
@@ -388,6 +412,9 @@ void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, 
     node->bootstrapped = true;
     node->bootstrap_tries = 0;
     dht_table_refresh_all(node->table);
+    if (node->table6 != NULL) {
+        dht_table_refresh_all(node->table6);
+    }
     log_info(DHT_TAG, "bootstrapped with %zu nodes", count);
     if (node->cfg.bootstrapped != NULL) {
         node->cfg.bootstrapped(node->cfg.user, count);
@@ -403,35 +430,45 @@ static void dht_node_ping(struct dht_node *node, const struct dht_contact *c, ui
 }
 
 /* Once a second: bootstrap when the table is empty, refresh an idle bucket, ping a few
- * questionable contacts, expire stored items. */
+ * questionable contacts, expire stored items and peers. */
 static void dht_node_maintain(struct dht_node *node, uint64_t now_ms)
 {
+    struct dht_table *tables[2] = {node->table, node->table6};
     struct dht_contact c;
     uint8_t noise[KRPC_ID_LEN], target[KRPC_ID_LEN];
 
-    if (node->bootstrapped && dht_table_count(node->table, now_ms, NULL) == 0) {
+    if (node->bootstrapped && dht_node_count(node, now_ms, NULL) == 0) {
         log_info(DHT_TAG, "routing table empty; bootstrapping again");
         node->bootstrapped = false;
     }
     if (!node->bootstrapped && !node->bootstrapping && now_ms >= node->bootstrap_ms) {
         dht_node_start_bootstrap(node, now_ms);
     }
-    if (node->bootstrapped && !node->refreshing) {
+    /* One refresh at a time, asking the table's own family: a lookup keeps one address per
+     * node ID, so only a lookup of one family is sure to meet that family's contacts. */
+    for (size_t t = 0; t < 2 && tables[t] != NULL; t++) {
+        if (!node->bootstrapped || node->refreshing) {
+            break;
+        }
         dht_node_random(node, noise, sizeof(noise));
-        if (dht_table_refresh_target(node->table, now_ms, noise, target)) {
+        if (dht_table_refresh_target(tables[t], now_ms, noise, target)) {
             node->refreshing = true;
-            if (dht_lookup_start_internal(node, target, DHT_NODE_FOR_REFRESH, now_ms) < 0) {
+            if (dht_lookup_start_internal(node, target, DHT_NODE_FOR_REFRESH,
+                                          dht_table_family(tables[t]), now_ms) < 0) {
                 node->refreshing = false;
             }
         }
     }
-    for (int i = 0; i < DHT_NODE_PINGS_PER_ROUND; i++) {
-        if (!dht_table_ping_candidate(node->table, now_ms, &c)) {
-            break;
+    for (size_t t = 0; t < 2 && tables[t] != NULL; t++) {
+        for (int i = 0; i < DHT_NODE_PINGS_PER_ROUND; i++) {
+            if (!dht_table_ping_candidate(tables[t], now_ms, &c)) {
+                break;
+            }
+            dht_node_ping(node, &c, now_ms);
         }
-        dht_node_ping(node, &c, now_ms);
     }
     dht_store_expire(node->store, now_ms);
+    dht_peers_expire(node->peers, now_ms);
 }
 
 void dht_node_tick(struct dht_node *node, uint64_t now_ms)
@@ -492,7 +529,11 @@ int dht_node_add_bootstrap(struct dht_node *node, const struct addr *addrs, size
 
 void dht_node_add_own_addr(struct dht_node *node, const struct addr *a)
 {
-    dht_table_add_own_addr(node->table, a);
+    struct dht_table *t = dht_node_table_for(node, a->sa.ss_family);
+
+    if (t != NULL) {
+        dht_table_add_own_addr(t, a);
+    }
 }
 
 size_t dht_node_export_nodes(const struct dht_node *node, uint8_t *buf, size_t cap)
@@ -503,6 +544,19 @@ size_t dht_node_export_nodes(const struct dht_node *node, uint8_t *buf, size_t c
 int dht_node_import_nodes(struct dht_node *node, const uint8_t *data, size_t len)
 {
     return dht_table_import(node->table, data, len, node->now_ms);
+}
+
+size_t dht_node_export_nodes6(const struct dht_node *node, uint8_t *buf, size_t cap)
+{
+    return node->table6 != NULL ? dht_table_export(node->table6, buf, cap, node->now_ms) : 0;
+}
+
+int dht_node_import_nodes6(struct dht_node *node, const uint8_t *data, size_t len)
+{
+    if (node->table6 == NULL) {
+        return -EAFNOSUPPORT;
+    }
+    return dht_table_import(node->table6, data, len, node->now_ms);
 }
 
 const uint8_t *dht_node_id(const struct dht_node *node)
@@ -520,7 +574,17 @@ const struct dht_table *dht_node_table(const struct dht_node *node)
     return node->table;
 }
 
+const struct dht_table *dht_node_table6(const struct dht_node *node)
+{
+    return node->table6;
+}
+
 struct dht_store *dht_node_store(struct dht_node *node)
 {
     return node->store;
+}
+
+struct dht_peers *dht_node_peers(struct dht_node *node)
+{
+    return node->peers;
 }

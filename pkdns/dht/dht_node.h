@@ -1,6 +1,8 @@
-/* A Mainline DHT node (BEP 5, with BEP 42's "ip", BEP 43's read-only mode and BEP 44's get
- * and put): routing table, answering queries, lookups. The node does no I/O and reads no
- * clock: datagrams and the time go in, datagrams come out.
+/* A Mainline DHT node (BEP 5, with BEP 32's IPv6, BEP 42's "ip", BEP 43's read-only mode and
+ * BEP 44's get and put): routing tables, answering queries, lookups. IPv4 is always on; with
+ * `ipv6` set the node also takes and sends IPv6 datagrams, keeps a second routing table for
+ * IPv6 contacts and asks for both families ("want") in its lookups. The node does no I/O and reads
+ * no clock: datagrams and the time go in, datagrams come out.
  *
  * The caller's loop, in four calls:
  *   - a datagram arrives:   dht_node_input(node, data, len, &from, now_ms)
@@ -17,6 +19,7 @@
 #define PK_DHT_NODE_H
 
 #include "addr.h"
+#include "dht_peers.h"
 #include "dht_store.h"
 #include "krpc.h"
 
@@ -36,10 +39,14 @@
 #define DHT_NODE_OUTSTANDING 256 /* ours: queries in flight at once */
 
 struct dht_node_config {
-    uint8_t id[KRPC_ID_LEN];      /* all zero: a random ID */
+    /* All zero: a random ID. Either way it is replaced by one derived from our external IPv4
+     * address (BEP 42) once responders agree on one that is not local and it does not fit. */
+    uint8_t id[KRPC_ID_LEN];
     bool read_only;               /* BEP 43: ro=1 in every query; answer none */
     struct addr own_addr;         /* the address we receive on, when known (len 0 otherwise) */
-    const struct addr *bootstrap; /* IPv4 addresses to start from; copied */
+    bool ipv6;                    /* BEP 32: the caller also sends and receives IPv6 */
+    struct addr own_addr6;        /* the IPv6 address we receive on, when known */
+    const struct addr *bootstrap; /* addresses to start from (IPv6 ones used with ipv6); copied */
     size_t nbootstrap;
     unsigned alpha;            /* lookup requests in flight; 0: DHT_LOOKUP_ALPHA */
     unsigned query_rate_per_s; /* queries answered per source IP; 0: default */
@@ -48,6 +55,7 @@ struct dht_node_config {
     unsigned send_burst;       /* 0: default */
     size_t max_outstanding;    /* 0: DHT_NODE_OUTSTANDING */
     struct dht_store_config store;
+    struct dht_peers_config peers; /* BEP 5 announce_peer storage */
     /* Random bytes for IDs and transaction IDs; NULL: random_bytes(). Tests pass a seeded
      * generator to be repeatable. */
     void (*random)(void *ctx, void *buf, size_t len);
@@ -62,7 +70,7 @@ struct dht_node_stats {
     uint64_t received;       /* datagrams in */
     uint64_t sent;           /* datagrams taken out through dht_node_next_output */
     uint64_t malformed;      /* datagrams that were not KRPC (dropped), or bad queries */
-    uint64_t ignored;        /* not for us: IPv6, our own ID, queries while read-only */
+    uint64_t ignored;        /* not for us: IPv6 without ipv6, our own ID, read-only queries */
     uint64_t rate_limited;   /* queries dropped by the per-IP limit */
     uint64_t unmatched;      /* responses and errors to no query of ours */
     uint64_t answered;       /* queries answered (errors included) */
@@ -75,7 +83,7 @@ struct dht_node_stats {
 struct dht_node;
 
 /* Creates a node from cfg at time now_ms. It bootstraps on its first dht_node_tick. Returns
- * 0, -EINVAL for a bad config (a non-IPv4 bootstrap address), or -ENOMEM. */
+ * 0, -EINVAL for a bad config (an unusable bootstrap address), or -ENOMEM. */
 int dht_node_new(const struct dht_node_config *cfg, uint64_t now_ms, struct dht_node **out);
 
 /* Frees the node, its lookups (without calling their callbacks) and what is queued; NULL is a
@@ -95,10 +103,10 @@ int dht_node_next_output(struct dht_node *node, uint8_t *buf, size_t cap, struct
 uint64_t dht_node_timeout_ms(const struct dht_node *node, uint64_t now_ms);
 
 /* Does what is due: timeouts of our queries, lookups, bootstrapping, bucket refreshes,
- * pings of questionable nodes, expiry of stored items. Lookup callbacks may run. */
+ * pings of questionable nodes, expiry of stored items and peers. Lookup callbacks may run. */
 void dht_node_tick(struct dht_node *node, uint64_t now_ms);
 
-/* Adds IPv4 bootstrap addresses (copied) to those given at creation, as when names resolve
+/* Adds bootstrap addresses (copied) to those given at creation, as when names resolve
  * after the node started; a node not yet bootstrapped tries again at its next tick. Returns
  * 0, -EINVAL for an unusable address (nothing is added), or -ENOMEM. */
 int dht_node_add_bootstrap(struct dht_node *node, const struct addr *addrs, size_t n,
@@ -108,24 +116,35 @@ int dht_node_add_bootstrap(struct dht_node *node, const struct addr *addrs, size
  * then never queries it. Addresses that peers report (BEP 42) are learnt by themselves. */
 void dht_node_add_own_addr(struct dht_node *node, const struct addr *a);
 
-/* Writes the routing table's usable contacts as compact node info (26 bytes each, good ones
- * first) into buf, as many as fit; returns the bytes written. Save them to start warm. */
+/* Writes the IPv4 routing table's usable contacts as compact node info (26 bytes each, good
+ * ones first) into buf, as many as fit; returns the bytes written. Save them to start warm. */
 size_t dht_node_export_nodes(const struct dht_node *node, uint8_t *buf, size_t cap);
 
 /* Adds contacts saved by dht_node_export_nodes; they are pinged and used as lookup seeds.
  * Returns how many were taken, or -EINVAL when len is not a multiple of 26. */
 int dht_node_import_nodes(struct dht_node *node, const uint8_t *data, size_t len);
 
-/* The node's ID (KRPC_ID_LEN bytes). */
+/* The IPv6 forms of the two above (38 bytes a contact). Without ipv6, export writes nothing
+ * and import returns -EAFNOSUPPORT. */
+size_t dht_node_export_nodes6(const struct dht_node *node, uint8_t *buf, size_t cap);
+int dht_node_import_nodes6(struct dht_node *node, const uint8_t *data, size_t len);
+
+/* The node's ID (KRPC_ID_LEN bytes); it may change (BEP 42), so read it again when needed. */
 const uint8_t *dht_node_id(const struct dht_node *node);
 
 /* The node's counters. */
 const struct dht_node_stats *dht_node_stats(const struct dht_node *node);
 
-/* The routing table, for reading through dht_table.h. */
+/* The IPv4 routing table, for reading through dht_table.h. */
 const struct dht_table *dht_node_table(const struct dht_node *node);
+
+/* The IPv6 routing table, or NULL without ipv6. */
+const struct dht_table *dht_node_table6(const struct dht_node *node);
 
 /* The BEP 44 items the node stores for others, for reading through dht_store.h. */
 struct dht_store *dht_node_store(struct dht_node *node);
+
+/* The peers announced to the node (BEP 5), for reading through dht_peers.h. */
+struct dht_peers *dht_node_peers(struct dht_node *node);
 
 #endif

@@ -1,5 +1,6 @@
 /* Private to the node: the structure its files share and the functions they call across.
  * dht_node.c owns the lifecycle, datagrams in and out, our queries and the timers;
+ * dht_node_ip.c our address as others see it (BEP 42);
  * dht_server.c answers queries; dht_lookup.c runs lookups. Nothing outside pkdns/dht/dht_node*,
  * dht_server* and dht_lookup* includes this. */
 #ifndef PK_DHT_NODE_INT_H
@@ -7,6 +8,7 @@
 
 #include "dht_limit.h"
 #include "dht_node.h"
+#include "dht_peers.h"
 #include "dht_rpc.h"
 #include "dht_store.h"
 #include "dht_table.h"
@@ -21,6 +23,8 @@
 
 #define DHT_NODE_MAINTENANCE_MS 1000 /* ours: bootstrap, refresh and ping checks this often */
 #define DHT_NODE_OUTPUT_MAX 1024     /* ours: datagrams queued for the caller to send */
+#define DHT_NODE_IP_VOTES 8          /* ours: reports of our address remembered */
+#define DHT_NODE_IP_AGREE 3          /* ours: distinct responders that make it agreed */
 
 /* Why the node itself runs a lookup (0: a caller's lookup). */
 enum dht_node_purpose {
@@ -37,14 +41,22 @@ struct dht_node_output {
     uint8_t data[];
 };
 
+/* One responder's report of our address (BEP 42 "ip"). */
+struct dht_node_ip_vote {
+    struct addr seen; /* our address as it saw it */
+    struct addr by;   /* the responder */
+};
+
 struct dht_lookup;
 
 struct dht_node {
     struct dht_node_config cfg; /* cfg.bootstrap points at `bootstrap` below */
     struct addr *bootstrap;
     uint8_t id[KRPC_ID_LEN];
-    struct dht_table *table;
+    struct dht_table *table;  /* IPv4 contacts */
+    struct dht_table *table6; /* IPv6 contacts (BEP 32); NULL without cfg.ipv6 */
     struct dht_store *store;
+    struct dht_peers *peers;
     struct dht_token token;
     struct dht_rpc rpc;
     struct dht_limit *query_limit; /* queries we answer, per source IP */
@@ -70,24 +82,45 @@ struct dht_node {
     /* BEP 42: our address as the last responder reported it, and who reported it. */
     struct addr reported;
     struct addr reported_by;
+    /* BEP 42: the latest reports of our IPv4 address, one per responder, and the address
+     * they agreed on (len 0 until they do). */
+    struct dht_node_ip_vote votes[DHT_NODE_IP_VOTES];
+    size_t nvotes;
+    size_t next_vote;
+    struct addr external;
 };
 
 /* ---- dht_node.c ---- */
+
+/* The routing table for contacts of `family`, or NULL when the node does not speak it. */
+struct dht_table *dht_node_table_for(const struct dht_node *node, int family);
+
+/* True when `id` (may be NULL) is ours or `a` (may be NULL) one of our addresses. */
+bool dht_node_is_own(const struct dht_node *node, const uint8_t *id, const struct addr *a);
 
 /* Draws random bytes from the configured source. */
 void dht_node_random(struct dht_node *node, void *buf, size_t len);
 
 /* Sends query q (method and arguments set; the node fills in t, id and ro) to `to`, and
  * records the call for owner and purpose. Returns 0, -EAGAIN when the destination's budget
- * is spent, -EBUSY when too many calls are in flight, -ENOBUFS, or -EINVAL. */
+ * is spent, -EBUSY when too many calls are in flight, -ENOBUFS, -EMSGSIZE when it does not fit
+ * DHT_NODE_DATAGRAM_MAX, or -EINVAL. */
 int dht_node_send_query(struct dht_node *node, struct krpc_msg *q, const struct addr *to,
                         void *owner, int purpose, uint64_t now_ms);
 
-/* Queues a response or error m for `to`. Returns 0, -ENOBUFS, or -EINVAL. */
+/* Queues a response or error m for `to`. Returns 0, -ENOBUFS, -EMSGSIZE, or -EINVAL. */
 int dht_node_send_reply(struct dht_node *node, const struct krpc_msg *m, const struct addr *to);
 
 /* Called by a lookup the node started for `purpose` when it ends. */
 void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, uint64_t now_ms);
+
+/* ---- dht_node_ip.c ---- */
+
+/* Takes the address response m from `from` says we have (BEP 42 "ip"): two responders in a
+ * row that agree make it one of our own; DHT_NODE_IP_AGREE distinct ones make it our external
+ * IPv4 address, and our ID changes to fit it unless it is exempt or fits already. */
+void dht_node_ip_reported(struct dht_node *node, const struct krpc_msg *m, const struct addr *from,
+                          uint64_t now_ms);
 
 /* ---- dht_server.c ---- */
 
@@ -100,9 +133,10 @@ void dht_server_refuse(struct dht_node *node, const struct krpc_msg *q, const st
 
 /* ---- dht_lookup.c ---- */
 
-/* Starts a find_node lookup of the node's own for `purpose`. Returns 0 or -ENETUNREACH. */
+/* Starts a find_node lookup of the node's own for `purpose`, asking nodes of `family` only
+ * (0: both), so that it fills that family's table. Returns 0 or -ENETUNREACH. */
 int dht_lookup_start_internal(struct dht_node *node, const uint8_t target[KRPC_ID_LEN], int purpose,
-                              uint64_t now_ms);
+                              int family, uint64_t now_ms);
 
 /* A response or an error (m->type tells) to a call of lookup l. */
 void dht_lookup_on_answer(struct dht_lookup *l, const struct dht_rpc_call *call,

@@ -1,43 +1,27 @@
 #include "dht_table.h"
 
+#include "dht_bep42.h"
+#include "dht_table_int.h"
+
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct dht_table_entry {
-    struct dht_contact c;
-    uint64_t heard_ms;   /* last time anything came from it */
-    uint64_t replied_ms; /* last answer to one of our queries; valid when `replied` */
-    uint64_t queried_ms; /* last query from it; valid when `queried` */
-    uint64_t pinged_ms;  /* last ping we sent; valid when `pinged` */
-    bool replied;
-    bool queried;
-    bool pinged;
-    uint8_t fails; /* queries in a row without an answer */
-};
-
-struct dht_table_bucket {
-    struct dht_table_entry nodes[DHT_TABLE_K];
-    struct dht_table_entry spares[DHT_TABLE_SPARES];
-    size_t count;
-    size_t nspares;
-    uint64_t changed_ms; /* last time a contact in it answered or joined */
-    bool stale;          /* to be refreshed whatever changed_ms says */
-};
-
-struct dht_table {
-    uint8_t own_id[KRPC_ID_LEN];
-    struct addr own[DHT_TABLE_OWN_ADDRS];
-    size_t nown;
-    struct dht_table_bucket *buckets;
-    size_t nbuckets;
-};
-
 int dht_table_new(const uint8_t own_id[KRPC_ID_LEN], struct dht_table **out)
 {
-    struct dht_table *t = calloc(1, sizeof(*t));
+    return dht_table_new_family(own_id, AF_INET, out);
+}
+
+int dht_table_new_family(const uint8_t own_id[KRPC_ID_LEN], int family, struct dht_table **out)
+{
+    struct dht_table *t;
 
     *out = NULL;
+    if (dht_contact_node_len(family) == 0) {
+        return -EAFNOSUPPORT;
+    }
+    t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return -ENOMEM;
     }
@@ -47,9 +31,16 @@ int dht_table_new(const uint8_t own_id[KRPC_ID_LEN], struct dht_table **out)
         return -ENOMEM;
     }
     t->nbuckets = 1;
+    t->family = family;
+    t->node_len = dht_contact_node_len(family);
     memcpy(t->own_id, own_id, KRPC_ID_LEN);
     *out = t;
     return 0;
+}
+
+int dht_table_family(const struct dht_table *t)
+{
+    return t->family;
 }
 
 void dht_table_free(struct dht_table *t)
@@ -88,17 +79,17 @@ bool dht_table_is_own(const struct dht_table *t, const uint8_t *id, const struct
 }
 
 /* A clock that went backwards counts as "just now". */
-static bool dht_table_recent(uint64_t then_ms, uint64_t now_ms, uint64_t window_ms)
+bool dht_table_recent(uint64_t then_ms, uint64_t now_ms, uint64_t window_ms)
 {
     return now_ms < then_ms || now_ms - then_ms < window_ms;
 }
 
-static bool dht_table_entry_bad(const struct dht_table_entry *e)
+bool dht_table_entry_bad(const struct dht_table_entry *e)
 {
     return e->fails >= DHT_TABLE_MAX_FAILS || (!e->replied && e->fails > 0);
 }
 
-static bool dht_table_entry_good(const struct dht_table_entry *e, uint64_t now_ms)
+bool dht_table_entry_good(const struct dht_table_entry *e, uint64_t now_ms)
 {
     if (!e->replied || e->fails > 0) {
         return false;
@@ -107,7 +98,7 @@ static bool dht_table_entry_good(const struct dht_table_entry *e, uint64_t now_m
            (e->queried && dht_table_recent(e->queried_ms, now_ms, DHT_TABLE_GOOD_MS));
 }
 
-static size_t dht_table_index(const struct dht_table *t, const uint8_t id[KRPC_ID_LEN])
+size_t dht_table_index(const struct dht_table *t, const uint8_t id[KRPC_ID_LEN])
 {
     size_t prefix = dht_contact_prefix_len(t->own_id, id);
 
@@ -115,8 +106,8 @@ static size_t dht_table_index(const struct dht_table *t, const uint8_t id[KRPC_I
 }
 
 /* The index of the entry with this ID in list[0..n), or n when there is none. */
-static size_t dht_table_find_id(const struct dht_table_entry *list, size_t n,
-                                const uint8_t id[KRPC_ID_LEN])
+size_t dht_table_find_id(const struct dht_table_entry *list, size_t n,
+                         const uint8_t id[KRPC_ID_LEN])
 {
     size_t i = 0;
 
@@ -159,6 +150,7 @@ static void dht_table_fill(struct dht_table_bucket *b, struct dht_table_entry *e
     memset(e, 0, sizeof(*e));
     e->c = *c;
     e->heard_ms = now_ms;
+    e->conforming = dht_bep42_check(c->id, &c->addr);
     dht_table_note(b, e, ev, now_ms);
     if (ev != DHT_TABLE_IMPORTED) {
         b->changed_ms = now_ms;
@@ -265,7 +257,21 @@ static int dht_table_split(struct dht_table *t)
     return 0;
 }
 
-/* The replacement cache keeps the newest; confirmed contacts outlast unconfirmed ones. */
+/* True when spare a should give way before spare b: BEP 42 conforming contacts outlast others
+ * (the BEP's preference, not its requirement), confirmed ones unconfirmed ones, then the
+ * newest stay. */
+static bool dht_table_spare_worse(const struct dht_table_entry *a, const struct dht_table_entry *b)
+{
+    if (a->conforming != b->conforming) {
+        return !a->conforming;
+    }
+    if (a->replied != b->replied) {
+        return !a->replied;
+    }
+    return a->heard_ms < b->heard_ms;
+}
+
+/* The replacement cache keeps the best by dht_table_spare_worse. */
 static struct dht_table_entry *dht_table_spare_slot(struct dht_table_bucket *b)
 {
     struct dht_table_entry *victim = NULL;
@@ -275,8 +281,7 @@ static struct dht_table_entry *dht_table_spare_slot(struct dht_table_bucket *b)
     }
     for (size_t i = 0; i < b->nspares; i++) {
         struct dht_table_entry *e = &b->spares[i];
-        if (victim == NULL || (victim->replied && !e->replied) ||
-            (victim->replied == e->replied && e->heard_ms < victim->heard_ms)) {
+        if (victim == NULL || dht_table_spare_worse(e, victim)) {
             victim = e;
         }
     }
@@ -305,6 +310,7 @@ static int dht_table_full(struct dht_table_bucket *b, const struct dht_contact *
     if (e != NULL) {
         if (!addr_equal(&e->c.addr, &c->addr)) {
             e->c.addr = c->addr;
+            e->conforming = dht_bep42_check(c->id, &c->addr);
         }
         dht_table_note(b, e, ev, now_ms);
         return 1;
@@ -313,6 +319,7 @@ static int dht_table_full(struct dht_table_bucket *b, const struct dht_contact *
     memset(e, 0, sizeof(*e));
     e->c = *c;
     e->heard_ms = now_ms;
+    e->conforming = dht_bep42_check(c->id, &c->addr);
     if (ev == DHT_TABLE_REPLIED) {
         e->replied = true;
         e->replied_ms = now_ms;
@@ -328,8 +335,11 @@ int dht_table_heard(struct dht_table *t, const struct dht_contact *c, enum dht_t
     if (read_only || dht_table_is_own(t, c->id, &c->addr)) {
         return -EPERM;
     }
+    if (c->addr.sa.ss_family != t->family) {
+        return -EAFNOSUPPORT;
+    }
     if (!dht_contact_addr_usable(&c->addr)) {
-        return c->addr.sa.ss_family != AF_INET ? -EAFNOSUPPORT : -EINVAL;
+        return -EINVAL;
     }
     if ((rc = dht_table_check_moved(t, c, ev)) < 0) {
         return rc;
@@ -359,14 +369,70 @@ int dht_table_heard(struct dht_table *t, const struct dht_contact *c, enum dht_t
     }
 }
 
-/* Moves the newest confirmed replacement into the place of the bad contact e. */
+/* Puts entry e, kept as it is, where it belongs under the table's (new) ID: into its bucket,
+ * splitting the last one as needed, or among the replacements (`spare`, or no room). */
+static void dht_table_place(struct dht_table *t, const struct dht_table_entry *e, bool spare)
+{
+    if (memcmp(e->c.id, t->own_id, KRPC_ID_LEN) == 0) {
+        return;
+    }
+    for (;;) {
+        struct dht_table_bucket *b = &t->buckets[dht_table_index(t, e->c.id)];
+        struct dht_table_entry *slot;
+        if (!spare && b->count < DHT_TABLE_K) {
+            b->nodes[b->count++] = *e;
+            return;
+        }
+        if (!spare && b == &t->buckets[t->nbuckets - 1] && t->nbuckets < DHT_TABLE_MAX_BUCKETS &&
+            dht_table_split(t) == 0) {
+            continue;
+        }
+        if (b->nspares < DHT_TABLE_SPARES) {
+            b->spares[b->nspares++] = *e;
+            return;
+        }
+        slot = dht_table_spare_slot(b);
+        if (dht_table_spare_worse(slot, e)) {
+            *slot = *e;
+        }
+        return;
+    }
+}
+
+int dht_table_set_id(struct dht_table *t, const uint8_t own_id[KRPC_ID_LEN])
+{
+    struct dht_table_bucket *old = t->buckets;
+    size_t nold = t->nbuckets;
+
+    t->buckets = calloc(1, sizeof(*t->buckets));
+    if (t->buckets == NULL) {
+        t->buckets = old;
+        return -ENOMEM;
+    }
+    t->nbuckets = 1;
+    memcpy(t->own_id, own_id, KRPC_ID_LEN);
+    for (size_t i = 0; i < nold; i++) {
+        for (size_t j = 0; j < old[i].count; j++) {
+            dht_table_place(t, &old[i].nodes[j], false);
+        }
+        for (size_t j = 0; j < old[i].nspares; j++) {
+            dht_table_place(t, &old[i].spares[j], true);
+        }
+    }
+    free(old);
+    dht_table_refresh_all(t);
+    return 0;
+}
+
+/* Moves the best confirmed replacement (BEP 42 conforming first, then the newest) into the
+ * place of the bad contact e. */
 static void dht_table_promote(struct dht_table_bucket *b, struct dht_table_entry *e)
 {
     struct dht_table_entry *best = NULL;
 
     for (size_t i = 0; i < b->nspares; i++) {
         struct dht_table_entry *s = &b->spares[i];
-        if (s->replied && (best == NULL || s->heard_ms > best->heard_ms)) {
+        if (s->replied && (best == NULL || dht_table_spare_worse(best, s))) {
             best = s;
         }
     }
@@ -397,42 +463,6 @@ void dht_table_failed(struct dht_table *t, const struct addr *a, uint64_t now_ms
     if (dht_table_entry_bad(e)) {
         dht_table_promote(b, e);
     }
-}
-
-/* Inserts c into out[0..*n), sorted by distance to target and at most cap long. */
-static void dht_table_insert_sorted(struct dht_contact *out, size_t *n, size_t cap,
-                                    const uint8_t *target, const struct dht_contact *c)
-{
-    size_t pos = *n;
-
-    while (pos > 0 && dht_contact_cmp(target, c->id, out[pos - 1].id) < 0) {
-        pos--;
-    }
-    if (pos >= cap) {
-        return;
-    }
-    if (*n < cap) {
-        (*n)++;
-    }
-    memmove(&out[pos + 1], &out[pos], (*n - pos - 1) * sizeof(*out));
-    out[pos] = *c;
-}
-
-size_t dht_table_closest(const struct dht_table *t, const uint8_t target[KRPC_ID_LEN],
-                         bool confirmed, struct dht_contact *out, size_t n)
-{
-    size_t found = 0;
-
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        const struct dht_table_bucket *b = &t->buckets[i];
-        for (size_t j = 0; j < b->count; j++) {
-            const struct dht_table_entry *e = &b->nodes[j];
-            if (!dht_table_entry_bad(e) && (e->replied || !confirmed)) {
-                dht_table_insert_sorted(out, &found, n, target, &b->nodes[j].c);
-            }
-        }
-    }
-    return found;
 }
 
 static bool dht_table_ping_due(struct dht_table_entry *e, uint64_t now_ms)
@@ -523,88 +553,4 @@ void dht_table_refresh_all(struct dht_table *t)
     for (size_t i = 0; i < t->nbuckets; i++) {
         t->buckets[i].stale = true;
     }
-}
-
-enum dht_table_state dht_table_state(const struct dht_table *t, const uint8_t id[KRPC_ID_LEN],
-                                     uint64_t now_ms)
-{
-    const struct dht_table_bucket *b = &t->buckets[dht_table_index(t, id)];
-    size_t at = dht_table_find_id(b->nodes, b->count, id);
-
-    if (at < b->count) {
-        const struct dht_table_entry *e = &b->nodes[at];
-        if (dht_table_entry_bad(e)) {
-            return DHT_TABLE_BAD;
-        }
-        return dht_table_entry_good(e, now_ms) ? DHT_TABLE_GOOD : DHT_TABLE_QUESTIONABLE;
-    }
-    if (dht_table_find_id(b->spares, b->nspares, id) < b->nspares) {
-        return DHT_TABLE_SPARE;
-    }
-    return DHT_TABLE_ABSENT;
-}
-
-size_t dht_table_count(const struct dht_table *t, uint64_t now_ms, size_t *good)
-{
-    size_t total = 0, good_count = 0;
-
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        const struct dht_table_bucket *b = &t->buckets[i];
-        total += b->count;
-        for (size_t j = 0; j < b->count; j++) {
-            good_count += dht_table_entry_good(&b->nodes[j], now_ms) ? 1 : 0;
-        }
-    }
-    if (good != NULL) {
-        *good = good_count;
-    }
-    return total;
-}
-
-size_t dht_table_buckets(const struct dht_table *t)
-{
-    return t->nbuckets;
-}
-
-size_t dht_table_export(const struct dht_table *t, uint8_t *buf, size_t cap, uint64_t now_ms)
-{
-    size_t len = 0;
-
-    /* Two passes: the good contacts, then the questionable ones. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < t->nbuckets; i++) {
-            const struct dht_table_bucket *b = &t->buckets[i];
-            for (size_t j = 0; j < b->count; j++) {
-                const struct dht_table_entry *e = &b->nodes[j];
-                bool good = dht_table_entry_good(e, now_ms);
-                if (dht_table_entry_bad(e) || good != (pass == 0)) {
-                    continue;
-                }
-                if (cap - len < KRPC_NODE_LEN) {
-                    return len;
-                }
-                if (dht_contact_write(&e->c, buf + len) == 0) {
-                    len += KRPC_NODE_LEN;
-                }
-            }
-        }
-    }
-    return len;
-}
-
-int dht_table_import(struct dht_table *t, const uint8_t *buf, size_t len, uint64_t now_ms)
-{
-    int taken = 0;
-
-    if (len % KRPC_NODE_LEN != 0) {
-        return -EINVAL;
-    }
-    for (size_t off = 0; off < len; off += KRPC_NODE_LEN) {
-        struct dht_contact c;
-        if (dht_contact_read(buf + off, &c) == 0 &&
-            dht_table_heard(t, &c, DHT_TABLE_IMPORTED, false, now_ms) >= 0) {
-            taken++;
-        }
-    }
-    return taken;
 }

@@ -6,9 +6,11 @@
  * A contact is good when it answered one of our queries in the last 15 minutes (or answered
  * once and queried us in the last 15 minutes), bad after DHT_TABLE_MAX_FAILS failures in a row
  * (one is enough for a contact that never answered), questionable otherwise. A full bucket
- * keeps newcomers in a small replacement cache; a bad contact gives way to one of them. The
+ * keeps newcomers in a small replacement cache, where BEP 42 conforming contacts are preferred;
+ * a bad contact gives way to one of them. The
  * table does no I/O: the node asks it whom to ping and which bucket to refresh, and reports
- * back. IPv4 only; an IPv6 table (BEP 32) would be a second instance with its own own-IDs. */
+ * back. A table holds the contacts of one address family: a node on IPv4 and IPv6 keeps two
+ * (BEP 32), both around the same ID. */
 #ifndef PK_DHT_TABLE_H
 #define PK_DHT_TABLE_H
 
@@ -45,11 +47,23 @@ enum dht_table_state {
 
 struct dht_table;
 
-/* Creates an empty table around own_id. Returns 0, or -ENOMEM. */
+/* Creates an empty IPv4 table around own_id. Returns 0, or -ENOMEM. */
 int dht_table_new(const uint8_t own_id[KRPC_ID_LEN], struct dht_table **out);
+
+/* Creates an empty table for `family` (AF_INET or AF_INET6) around own_id. Returns 0,
+ * -EAFNOSUPPORT for another family, or -ENOMEM. */
+int dht_table_new_family(const uint8_t own_id[KRPC_ID_LEN], int family, struct dht_table **out);
+
+/* The address family of the table's contacts. */
+int dht_table_family(const struct dht_table *t);
 
 /* Frees the table; NULL is a no-op. */
 void dht_table_free(struct dht_table *t);
+
+/* Gives the table a new own ID (BEP 42: ours changed with our external address): every
+ * contact is kept, with what is known of it, in the bucket it falls in now, and every bucket
+ * is due for a refresh. Returns 0, or -ENOMEM (the table is left as it was). */
+int dht_table_set_id(struct dht_table *t, const uint8_t own_id[KRPC_ID_LEN]);
 
 /* Remembers an address of our own (as bound, or as peers report it), so that no contact at it
  * is ever added; when DHT_TABLE_OWN_ADDRS are known the oldest reported one gives way. */
@@ -59,7 +73,8 @@ void dht_table_add_own_addr(struct dht_table *t, const struct addr *a);
 bool dht_table_is_own(const struct dht_table *t, const uint8_t *id, const struct addr *a);
 
 /* Records `ev` from c: 0 when c is in a bucket, 1 when it waits as a replacement, -EPERM for a
- * read-only sender (BEP 43) or ourselves, -EAFNOSUPPORT for non-IPv4, -EINVAL for an unusable
+ * read-only sender (BEP 43) or ourselves, -EAFNOSUPPORT for another family than the table's,
+ * -EINVAL for an unusable
  * address, -EEXIST when a live contact holds its ID or address. */
 int dht_table_heard(struct dht_table *t, const struct dht_contact *c, enum dht_table_event ev,
                     bool read_only, uint64_t now_ms);
@@ -98,12 +113,12 @@ size_t dht_table_count(const struct dht_table *t, uint64_t now_ms, size_t *good)
 /* Number of buckets, 1 to DHT_TABLE_MAX_BUCKETS. */
 size_t dht_table_buckets(const struct dht_table *t);
 
-/* Writes the contacts that are not bad as compact node info (26 bytes each) into buf, as many
- * as fit in cap bytes, good ones first; returns the bytes written. */
+/* Writes the contacts that are not bad as compact node info (26 bytes each, 38 in an IPv6
+ * table) into buf, as many as fit in cap bytes, good ones first; returns the bytes written. */
 size_t dht_table_export(const struct dht_table *t, uint8_t *buf, size_t cap, uint64_t now_ms);
 
 /* Adds the contacts of an export as questionable ones, to be pinged. Returns how many were
- * taken, or -EINVAL when len is not a multiple of 26. */
+ * taken, or -EINVAL when len is not a multiple of the family's node info length. */
 int dht_table_import(struct dht_table *t, const uint8_t *buf, size_t len, uint64_t now_ms);
 
 #endif

@@ -4,6 +4,7 @@
 #include "dht_lookup_int.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 
 /* Why a call of a lookup was sent (the call's purpose). */
@@ -36,6 +37,7 @@ static int dht_traverse_ask(struct dht_lookup *l, const struct dht_closest_entry
         q.seq = l->seq;
     }
     q.target = l->set.target;
+    q.want = dht_lookup_want(l);
     return dht_node_send_query(l->node, &q, &e->c.addr, l, DHT_TRAVERSE_CALL_GET, now_ms);
 }
 
@@ -69,16 +71,52 @@ static bool dht_traverse_pump(struct dht_lookup *l, uint64_t now_ms)
     return all_sent;
 }
 
-/* Takes the nodes of a response as candidates; never ourselves. */
-static void dht_traverse_take_nodes(struct dht_lookup *l, const struct krpc_msg *m)
+/* In a lookup of one family, a candidate of the other family (a seed from the other table,
+ * when this family had none to start from) gives its place to the same node's address in the
+ * lookup's family, to be asked there, so that the node lands in that family's table. */
+static void dht_traverse_prefer_family(struct dht_lookup *l, const struct dht_contact *c)
 {
-    for (size_t off = 0; off + KRPC_NODE_LEN <= m->nodes.len; off += KRPC_NODE_LEN) {
-        struct dht_contact c;
-        if (dht_contact_read(m->nodes.data + off, &c) < 0 ||
-            dht_table_is_own(l->node->table, c.id, &c.addr)) {
+    for (size_t i = 0; i < l->set.n; i++) {
+        struct dht_closest_entry *e = &l->set.e[i];
+        if (!e->has_id || memcmp(e->c.id, c->id, KRPC_ID_LEN) != 0) {
             continue;
         }
-        dht_closest_add(&l->set, &c, true);
+        if (e->c.addr.sa.ss_family != l->family && e->state != DHT_CLOSEST_ASKED &&
+            e->state != DHT_CLOSEST_SLOW && dht_closest_find(&l->set, &c->addr) == NULL) {
+            e->c.addr = c->addr;
+            e->state = DHT_CLOSEST_NEW;
+            e->token_len = 0;
+        }
+        return;
+    }
+}
+
+/* Takes the compact node info in `nodes` (node_len bytes each) as candidates; never
+ * ourselves. */
+static void dht_traverse_take_list(struct dht_lookup *l, const struct krpc_span *nodes,
+                                   size_t node_len)
+{
+    for (size_t off = 0; off + node_len <= nodes->len; off += node_len) {
+        struct dht_contact c;
+        if (dht_contact_read_any(nodes->data + off, node_len, &c) < 0 ||
+            dht_node_is_own(l->node, c.id, &c.addr)) {
+            continue;
+        }
+        if (dht_closest_add(&l->set, &c, true) == -EEXIST && l->family != 0) {
+            dht_traverse_prefer_family(l, &c);
+        }
+    }
+}
+
+/* Takes the nodes of a response as candidates: IPv4 ones, and BEP 32's IPv6 ones when the
+ * node speaks IPv6, each when the lookup asks that family. */
+static void dht_traverse_take_nodes(struct dht_lookup *l, const struct krpc_msg *m)
+{
+    if (dht_lookup_in_family(l, AF_INET)) {
+        dht_traverse_take_list(l, &m->nodes, KRPC_NODE_LEN);
+    }
+    if (l->node->table6 != NULL && dht_lookup_in_family(l, AF_INET6)) {
+        dht_traverse_take_list(l, &m->nodes6, KRPC_NODE6_LEN);
     }
 }
 

@@ -1,7 +1,8 @@
-/* A dht_node on a libuv loop: one IPv4 UDP socket, read and written in batches (recvmmsg,
- * sendmmsg); one timer that follows dht_node_timeout_ms; bootstrap names ("host:port")
- * resolved through ares_uv; and a state file that keeps the node's ID and good contacts
- * across restarts (saved every few minutes and at close, read at start).
+/* A dht_node on a libuv loop: an IPv4 UDP socket, and when configured a second one bound to an
+ * IPv6 address (BEP 32), read and written in batches (recvmmsg, sendmmsg); one timer that follows
+ * dht_node_timeout_ms; bootstrap names ("host:port") resolved through ares_uv; and a state file
+ * that keeps the node's ID and good contacts across restarts (saved every few minutes and at close,
+ * read at start).
  *
  * Lookups are started on dht_uv_node() with the calls of dht_lookup.h, from anywhere on the
  * loop's thread: what they queue is sent before the loop next waits, and their callbacks run
@@ -26,12 +27,14 @@
 #define DHT_UV_STATE_NODES 200            /* ours: contacts kept in the state file */
 
 struct dht_uv_config {
-    const char *bind; /* "IPv4:port"; port 0 takes any free port */
+    const char *bind;  /* "IPv4:port"; port 0 takes any free port */
+    const char *bind6; /* "[IPv6]:port" for the IPv6 socket; NULL: IPv4 only */
     /* Comma-separated "host:port" names and addresses to bootstrap from; NULL:
      * DHT_UV_DEFAULT_BOOTSTRAP; "" none. */
     const char *bootstrap;
     const char *state_file; /* NULL: none */
-    /* The node's settings; bootstrap and own_addr are filled in from the above. */
+    /* The node's settings; bootstrap, own_addr, own_addr6 and ipv6 are filled in from the
+     * above. */
     struct dht_node_config node;
     /* Called once from the loop when every bootstrap name is resolved (or failed), so that
      * lookups find someone to ask; may be NULL. */
@@ -44,7 +47,7 @@ struct dht_uv_config {
 struct dht_uv_stats {
     uint64_t received;     /* datagrams read */
     uint64_t truncated;    /* longer than DHT_NODE_DATAGRAM_MAX: dropped */
-    uint64_t not_ipv4;     /* from a source we cannot answer: dropped */
+    uint64_t not_ipv4;     /* from a source we cannot answer (neither family): dropped */
     uint64_t sent;         /* datagrams the kernel took */
     uint64_t send_errors;  /* datagrams lost to send errors */
     uint64_t send_batches; /* sendmmsg calls */
@@ -53,7 +56,7 @@ struct dht_uv_stats {
 
 struct dht_uv;
 
-/* Binds the socket, reads the state file, creates the node and starts resolving the
+/* Binds the socket(s), reads the state file, creates the node and starts resolving the
  * bootstrap names. Strings in cfg are copied. Returns 0; -EINVAL for a bad bind address or
  * bootstrap entry, a socket error (-EADDRINUSE, ...), or -ENOMEM. */
 int dht_uv_new(uv_loop_t *loop, const struct dht_uv_config *cfg, struct dht_uv **out);
@@ -68,6 +71,9 @@ struct dht_node *dht_uv_node(struct dht_uv *d);
 
 /* The address the socket is bound to (the port filled in when 0 was asked for). */
 const struct addr *dht_uv_addr(const struct dht_uv *d);
+
+/* The address the IPv6 socket is bound to, or NULL when there is none. */
+const struct addr *dht_uv_addr6(const struct dht_uv *d);
 
 /* Resolves more "host:port" entries (comma-separated) and gives them to the node as
  * bootstrap addresses. Returns 0, or -EINVAL for an entry that is not host:port. */

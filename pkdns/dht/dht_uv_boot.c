@@ -1,6 +1,7 @@
-/* Bootstrap entries: "host:port" items of a comma-separated list. An IPv4 address goes to
- * the node at once; a name is resolved through ares_uv, and its IPv4 addresses follow when
- * the answer comes. When nothing is left to resolve, the owner's ready callback is due. */
+/* Bootstrap entries: "host:port" items of a comma-separated list. An address goes to the node
+ * at once; a name is resolved through ares_uv, and its addresses follow when the answer comes
+ * (IPv6 ones only when an IPv6 socket is open). When nothing is left to resolve, the owner's ready
+ * callback is due. */
 #include "dht_uv_int.h"
 
 #include "log.h"
@@ -15,7 +16,8 @@ void dht_uv_boot_give(struct dht_uv *d, const struct addr *addrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char text[ADDR_TEXT_MAX];
-        if (addrs[i].sa.ss_family != AF_INET) {
+        int family = addrs[i].sa.ss_family;
+        if (family != AF_INET && (family != AF_INET6 || d->fd6 < 0)) {
             continue;
         }
         if (dht_node_add_bootstrap(d->node, &addrs[i], 1, uv_now(d->loop)) == 0) {

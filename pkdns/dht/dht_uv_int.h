@@ -27,11 +27,15 @@ struct dht_uv {
     struct dht_node *node;
     struct addr bound;
     int fd;
+    struct addr bound6; /* BEP 32: the IPv6 socket, when configured (fd6 -1 otherwise) */
+    int fd6;
     char *state_file;
     void (*ready)(void *user, size_t nbootstrap);
     void *user;
 
     uv_poll_t poll;       /* the socket is readable */
+    uv_poll_t poll6;      /* the IPv6 socket is readable */
+    bool poll6_open;      /* poll6 was made (there is an IPv6 socket) */
     uv_timer_t timer;     /* dht_node_tick is due */
     uv_timer_t save;      /* the state file is due */
     uv_prepare_t prepare; /* before the loop waits: send what is queued, re-arm the timer */
@@ -66,20 +70,27 @@ struct dht_uv {
  * names when they resolve. Returns 0, or -EINVAL (nothing started) for a malformed entry. */
 int dht_uv_boot_add(struct dht_uv *d, const char *list);
 
-/* Gives the node resolved bootstrap addresses (IPv4 only are kept). */
+/* Gives the node resolved bootstrap addresses (IPv6 ones only with an IPv6 socket). */
 void dht_uv_boot_give(struct dht_uv *d, const struct addr *addrs, size_t n);
 
 /* ---- dht_uv_state.c ---- */
 
-/* Reads a state file: the node ID into id, the saved contacts (compact node info) into
- * nodes (cap bytes) and their length into *len. Returns 0, -ENOENT when there is no file,
- * -EINVAL when it is not a state file, or another negative errno. */
-int dht_uv_state_read(const char *path, uint8_t id[KRPC_ID_LEN], uint8_t *nodes, size_t cap,
-                      size_t *len);
+/* What a state file holds: the node ID and the saved contacts of each family as compact node
+ * info (BEP 5's 26 bytes, BEP 32's 38). */
+struct dht_uv_state {
+    uint8_t id[KRPC_ID_LEN];
+    uint8_t nodes[DHT_UV_STATE_NODES * KRPC_NODE_LEN];
+    size_t nodes_len;
+    uint8_t nodes6[DHT_UV_STATE_NODES * KRPC_NODE6_LEN];
+    size_t nodes6_len;
+};
 
-/* Writes a state file of id and nodes (len bytes of compact node info) to a temporary file
- * beside path, then renames it over path. Returns 0 or a negative errno. */
-int dht_uv_state_write(const char *path, const uint8_t id[KRPC_ID_LEN], const uint8_t *nodes,
-                       size_t len);
+/* Reads a state file (either version) into st. Returns 0, -ENOENT when there is no file,
+ * -EINVAL when it is not a state file, or another negative errno. */
+int dht_uv_state_read(const char *path, struct dht_uv_state *st);
+
+/* Writes st to a temporary file beside path, then renames it over path. Returns 0 or a
+ * negative errno. */
+int dht_uv_state_write(const char *path, const struct dht_uv_state *st);
 
 #endif

@@ -1,11 +1,13 @@
 /* Fuzzes the whole node: datagrams from four addresses, with time moving on, while a get, a
  * put and a find_node run. The input is a list of records:
- *   byte 0: bits 0-1 the source (10.0.0.1 to .4, port 6881; the first two bootstrap the
- *           node), bit 2 reply mode, bits 3-7 the time that passes first (in 100 ms steps);
+ *   byte 0: bits 0-1 the source (10.0.0.1 to .3, and 2001:db8::4, port 6881; the first two
+ *           bootstrap the node, which speaks IPv6 too, BEP 32), bit 2 reply mode, bits 3-7 the
+ *           time that passes first (in 100 ms steps);
  *   bytes 1-2: payload length (big-endian), then the payload.
  * A raw record is one datagram as it is. A reply-mode record answers the node's latest query
  * to that source with a response built from the payload (ID, flags, nodes, seq, value), so
- * that the lookups get deep; its value is signed with the test key when the flags ask.
+ * that the lookups get deep; its value is signed with the test key when the flags ask, and its
+ * contacts go in "nodes6" (38 bytes each) when the flags say so.
  * The checks: every datagram the node sends parses as KRPC, every value a get delivers
  * verifies, the node never crashes, and an export of its table imports again. */
 #include "bep44.h"
@@ -34,6 +36,7 @@ enum fuzz_reply_flags {
     FUZZ_WITH_TOKEN = 2,
     FUZZ_AS_ERROR = 4,
     FUZZ_SIGNED = 8,
+    FUZZ_NODES6 = 16,
 };
 
 struct fuzz_state {
@@ -70,12 +73,20 @@ static void fuzz_setup(void)
 
     memset(&fz, 0, sizeof(fz));
     fz.now_ms = 1000;
-    for (uint32_t i = 0; i < FUZZ_SOURCES; i++) {
+    for (uint32_t i = 0; i < FUZZ_SOURCES - 1; i++) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&fz.sources[i].sa;
         sin->sin_family = AF_INET;
         sin->sin_addr.s_addr = htonl(0x0a000001u + i);
         sin->sin_port = htons(6881);
         fz.sources[i].len = sizeof(*sin);
+    }
+    {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&fz.sources[FUZZ_SOURCES - 1].sa;
+        static const uint8_t ip6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 4};
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_addr, ip6, sizeof(ip6));
+        sin6->sin6_port = htons(6881);
+        fz.sources[FUZZ_SOURCES - 1].len = sizeof(*sin6);
     }
     crypto_sign_seed_keypair(fz.pk, fz.sk, seed);
 }
@@ -173,14 +184,15 @@ static void fuzz_reply(struct dht_node *node, int src, const uint8_t *p, size_t 
     uint8_t buf[DHT_NODE_DATAGRAM_MAX], value[4 + 900], sig[BEP44_SIG_LEN];
     struct krpc_msg query = {.t = {fz.tid[src], fz.tid_len[src]}, .method = fz.method[src]};
     struct krpc_msg r;
-    size_t nodes, out_len;
+    size_t nodes, out_len, node_len;
     uint8_t flags;
 
     if (len < FUZZ_REPLY_MIN || fz.tid_len[src] == 0) {
         return;
     }
     flags = p[20];
-    nodes = (size_t)(p[21] % (DHT_LOOKUP_CANDIDATES / 4 + 1)) * KRPC_NODE_LEN;
+    node_len = flags & FUZZ_NODES6 ? KRPC_NODE6_LEN : KRPC_NODE_LEN;
+    nodes = (size_t)(p[21] % (DHT_LOOKUP_CANDIDATES / 4 + 1)) * node_len;
     if (flags & FUZZ_AS_ERROR) {
         krpc_msg_init_error(&r, &query, 200 + p[21] % 110, NULL);
     } else {
@@ -189,9 +201,10 @@ static void fuzz_reply(struct dht_node *node, int src, const uint8_t *p, size_t 
     p += FUZZ_REPLY_MIN;
     len -= FUZZ_REPLY_MIN;
     if (!(flags & FUZZ_AS_ERROR)) {
-        nodes = nodes < len ? nodes : len - len % KRPC_NODE_LEN;
-        r.nodes.data = nodes > 0 ? p : NULL;
-        r.nodes.len = nodes;
+        struct krpc_span *list = flags & FUZZ_NODES6 ? &r.nodes6 : &r.nodes;
+        nodes = nodes < len ? nodes : len - len % node_len;
+        list->data = nodes > 0 ? p : NULL;
+        list->len = nodes;
         r.token.data = flags & FUZZ_WITH_TOKEN ? (const uint8_t *)"tok" : NULL;
         r.token.len = flags & FUZZ_WITH_TOKEN ? 3 : 0;
         if (flags & FUZZ_WITH_VALUE) {
@@ -217,18 +230,21 @@ static void fuzz_start_lookups(struct dht_node *node)
     dht_lookup_find_node(node, target, fuzz_on_event, NULL, fz.now_ms, NULL);
 }
 
-/* What an export holds must import into a fresh node. */
+/* What an export holds must import into a fresh node, for both families. */
 static void fuzz_check_export(struct dht_node *node)
 {
-    static uint8_t buf[200 * KRPC_NODE_LEN];
-    struct dht_node_config cfg = {.random = fuzz_random};
+    static uint8_t buf[200 * KRPC_NODE_LEN], buf6[200 * KRPC_NODE6_LEN];
+    struct dht_node_config cfg = {.random = fuzz_random, .ipv6 = true};
     struct dht_node *fresh = NULL;
     size_t len = dht_node_export_nodes(node, buf, sizeof(buf));
+    size_t len6 = dht_node_export_nodes6(node, buf6, sizeof(buf6));
 
-    if (len % KRPC_NODE_LEN != 0 || dht_node_new(&cfg, fz.now_ms, &fresh) != 0) {
+    if (len % KRPC_NODE_LEN != 0 || len6 % KRPC_NODE6_LEN != 0 ||
+        dht_node_new(&cfg, fz.now_ms, &fresh) != 0) {
         abort();
     }
-    if (dht_node_import_nodes(fresh, buf, len) < 0) {
+    if (dht_node_import_nodes(fresh, buf, len) < 0 ||
+        dht_node_import_nodes6(fresh, buf6, len6) < 0) {
         abort();
     }
     dht_node_free(fresh);
@@ -236,7 +252,7 @@ static void fuzz_check_export(struct dht_node *node)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct dht_node_config cfg = {.random = fuzz_random, .nbootstrap = 2};
+    struct dht_node_config cfg = {.random = fuzz_random, .nbootstrap = 2, .ipv6 = true};
     struct dht_node *node = NULL;
     size_t off = 0;
 

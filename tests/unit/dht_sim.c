@@ -21,6 +21,7 @@ struct dht_sim_packet {
 struct dht_sim_host {
     struct dht_node *node;
     struct addr addr;
+    struct addr addr6;
     bool silent;
     bool touched; /* has output to collect and a timeout to read */
     dht_sim_filter filter;
@@ -105,12 +106,43 @@ static void dht_sim_host_addr(size_t index, struct addr *a)
     a->len = sizeof(*sin);
 }
 
+/* 2001:db8::(index + 1) (RFC 3849's documentation prefix). */
+static void dht_sim_host_addr6(size_t index, struct addr *a)
+{
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->sa;
+    uint32_t low = htonl((uint32_t)index + 1);
+
+    memset(a, 0, sizeof(*a));
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_addr.s6_addr[0] = 0x20;
+    sin6->sin6_addr.s6_addr[1] = 0x01;
+    sin6->sin6_addr.s6_addr[2] = 0x0d;
+    sin6->sin6_addr.s6_addr[3] = 0xb8;
+    memcpy(&sin6->sin6_addr.s6_addr[12], &low, 4);
+    sin6->sin6_port = htons(DHT_SIM_PORT);
+    a->len = sizeof(*sin6);
+}
+
+/* The index of the node at IPv6 address a, or SIZE_MAX. */
+static size_t dht_sim_find6(const struct dht_sim *sim, const struct addr *a)
+{
+    for (size_t i = 0; i < sim->nhosts; i++) {
+        if (addr_equal(&sim->hosts[i].addr6, a)) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
 /* The index of the node at a, or SIZE_MAX. */
 static size_t dht_sim_find(const struct dht_sim *sim, const struct addr *a)
 {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)&a->sa;
     uint32_t ip;
 
+    if (a->sa.ss_family == AF_INET6) {
+        return dht_sim_find6(sim, a);
+    }
     if (a->len != sizeof(*sin) || sin->sin_family != AF_INET ||
         ntohs(sin->sin_port) != DHT_SIM_PORT) {
         return SIZE_MAX;
@@ -140,7 +172,11 @@ int dht_sim_add(struct dht_sim *sim, const struct dht_node_config *cfg, size_t *
     host = &sim->hosts[sim->nhosts];
     memset(host, 0, sizeof(*host));
     dht_sim_host_addr(sim->nhosts, &host->addr);
+    dht_sim_host_addr6(sim->nhosts, &host->addr6);
     node_cfg.own_addr = host->addr;
+    if (cfg->ipv6) {
+        node_cfg.own_addr6 = host->addr6;
+    }
     node_cfg.random = dht_sim_random;
     node_cfg.random_ctx = sim;
     if ((rc = dht_node_new(&node_cfg, sim->now_ms, &host->node)) < 0) {
@@ -159,6 +195,11 @@ struct dht_node *dht_sim_node(const struct dht_sim *sim, size_t index)
 const struct addr *dht_sim_addr(const struct dht_sim *sim, size_t index)
 {
     return &sim->hosts[index].addr;
+}
+
+const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index)
+{
+    return &sim->hosts[index].addr6;
 }
 
 size_t dht_sim_count(const struct dht_sim *sim)
@@ -293,7 +334,7 @@ static void dht_sim_collect(struct dht_sim *sim, size_t i)
             sim->stats.dropped++;
             continue;
         }
-        dht_sim_send(sim, &host->addr, &to, data, n);
+        dht_sim_send(sim, to.sa.ss_family == AF_INET6 ? &host->addr6 : &host->addr, &to, data, n);
     }
     host->wake_ms = sim->now_ms + dht_node_timeout_ms(host->node, sim->now_ms);
     host->touched = false;

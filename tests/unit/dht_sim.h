@@ -3,9 +3,11 @@
  * when its timeout comes. Everything random (IDs, transaction IDs, latencies) comes from one
  * seeded generator, so a run repeats exactly. For tests and experiments; no sockets.
  *
- * Node i lives at 10.0.0.0 + i + 1, port DHT_SIM_PORT. A test may make a node silent (it
- * neither receives nor sends, like a dead host), pass a node's outgoing datagrams through a
- * filter that rewrites or drops them (a lying node), and inject datagrams from anywhere. */
+ * Node i lives at 10.0.0.0 + i + 1, port DHT_SIM_PORT; a node made with `ipv6` set in its
+ * config also at 2001:db8::(i + 1), same port, and sends to IPv6 addresses from there. A test may
+ * make a node silent (it neither receives nor sends, like a dead host), pass a node's outgoing
+ * datagrams through a filter that rewrites or drops them (a lying node), and inject datagrams from
+ * anywhere. */
 #ifndef PK_DHT_SIM_H
 #define PK_DHT_SIM_H
 
@@ -52,6 +54,9 @@ struct dht_node *dht_sim_node(const struct dht_sim *sim, size_t index);
 
 /* The address of the node at index; valid until the next dht_sim_add. */
 const struct addr *dht_sim_addr(const struct dht_sim *sim, size_t index);
+
+/* The IPv6 address of the node at index (it answers there only when made with ipv6). */
+const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index);
 
 /* The number of nodes. */
 size_t dht_sim_count(const struct dht_sim *sim);

@@ -120,6 +120,44 @@ static int start_node(size_t i, const char *bootstrap, const char *state_file)
     return dht_uv_new(&fx.loop, &cfg, &fx.nodes[i]);
 }
 
+/* Node i with an IPv6 socket on ::1 as well (BEP 32). */
+static int start_node6(size_t i, const char *bootstrap, const char *state_file)
+{
+    struct dht_uv_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.bind = "127.0.0.1:0";
+    cfg.bind6 = "[::1]:0";
+    cfg.bootstrap = bootstrap;
+    cfg.state_file = state_file;
+    cfg.node.query_rate_per_s = cfg.node.query_burst = FAST;
+    cfg.node.send_rate_per_s = cfg.node.send_burst = FAST;
+    return dht_uv_new(&fx.loop, &cfg, &fx.nodes[i]);
+}
+
+/* True when this host can bind ::1 (some containers have no IPv6). */
+static bool have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    bool ok = fd >= 0 && bind(fd, (const struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!ok) {
+        printf("no IPv6 loopback here; IPv6 socket tests skipped\n");
+    }
+    return ok;
+}
+
+static size_t table6_size(size_t i)
+{
+    const struct dht_table *t = dht_node_table6(dht_uv_node(fx.nodes[i]));
+
+    return t != NULL ? dht_table_count(t, uv_now(&fx.loop), NULL) : 0;
+}
+
 /* Node 0 alone, then nodes 1.. bootstrapping from node 0 by "127.0.0.1:port". */
 static void start_network(size_t n)
 {
@@ -300,6 +338,126 @@ static void test_uv_restart_from_state_file_keeps_id_and_contacts(void)
     unlink(path);
 }
 
+static void test_uv_ipv4_only_by_default(void)
+{
+    struct dht_uv_config cfg;
+    struct dht_uv *d = NULL;
+
+    setup();
+    CHECK_INT(start_node(0, "", NULL), 0);
+    CHECK(dht_uv_addr6(fx.nodes[0]) == NULL);
+    CHECK(dht_node_table6(dht_uv_node(fx.nodes[0])) == NULL);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.bootstrap = "";
+    cfg.bind = "127.0.0.1:0";
+    cfg.bind6 = "127.0.0.1:0"; /* the IPv6 socket takes an IPv6 address only */
+    CHECK_INT(dht_uv_new(&fx.loop, &cfg, &d), -EINVAL);
+    CHECK(d == NULL);
+    teardown();
+}
+
+static void test_uv_dual_stack_nodes_bootstrap_and_store_over_ipv6(void)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t sig[BEP44_SIG_LEN];
+    static const uint8_t value[] = "4:six!";
+    struct dht_store_item item = {.k = pk, .sig = sig, .seq = 6, .value = value};
+    struct dht_lookup_get_args args = {.k = pk};
+    char first[ADDR_TEXT_MAX];
+    bool all = false;
+
+    if (!have_ipv6_loopback()) {
+        return;
+    }
+    setup();
+    CHECK_INT(start_node6(0, "", NULL), 0);
+    CHECK_INT(dht_uv_addr6(fx.nodes[0])->sa.ss_family, AF_INET6);
+    /* The others know node 0 by its IPv6 address only. */
+    addr_format(dht_uv_addr6(fx.nodes[0]), first, sizeof(first));
+    for (size_t i = 1; i < NODES; i++) {
+        CHECK_INT(start_node6(i, first, NULL), 0);
+    }
+    for (int i = 0; i < 50 && !all; i++) {
+        run_for(100);
+        all = table6_size(0) >= NODES - 1 && table6_size(NODES - 1) > 0;
+    }
+    CHECK(all);
+    CHECK_INT(table_size(NODES - 1), 0);
+
+    crypto_sign_keypair(pk, sk);
+    item.value_len = sizeof(value) - 1;
+    CHECK_INT(bep44_sign(sk, NULL, 0, 6, value, item.value_len, sig), 0);
+    CHECK_INT(
+        dht_lookup_put(dht_uv_node(fx.nodes[1]), &item, NULL, on_put, NULL, uv_now(&fx.loop), NULL),
+        0);
+    CHECK(run_until(&fx.done));
+    CHECK_INT(fx.status, 0);
+    fx.done = false;
+    CHECK_INT(dht_lookup_get(dht_uv_node(fx.nodes[NODES - 1]), &args, on_get, NULL,
+                             uv_now(&fx.loop), NULL),
+              0);
+    CHECK(run_until(&fx.done));
+    CHECK_INT(fx.status, 0);
+    CHECK_INT(fx.seq, 6);
+    teardown();
+}
+
+static void test_uv_state_file_keeps_ipv6_contacts(void)
+{
+    char path[] = "/tmp/dht_test_uv6_XXXXXX", first[ADDR_TEXT_MAX];
+    size_t saved;
+    int fd;
+
+    if (!have_ipv6_loopback()) {
+        return;
+    }
+    fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(path);
+    setup();
+    CHECK_INT(start_node6(0, "", NULL), 0);
+    CHECK_INT(start_node6(1, "", NULL), 0);
+    addr_format(dht_uv_addr6(fx.nodes[0]), first, sizeof(first));
+    CHECK_INT(start_node6(2, first, path), 0);
+    dht_node_add_bootstrap(dht_uv_node(fx.nodes[1]), dht_uv_addr6(fx.nodes[0]), 1,
+                           uv_now(&fx.loop));
+    for (int i = 0; i < 50 && table6_size(2) < 2; i++) {
+        run_for(100);
+    }
+    saved = table6_size(2);
+    CHECK(saved >= 1);
+    dht_uv_close(fx.nodes[2], NULL, NULL);
+    fx.nodes[2] = NULL;
+
+    CHECK_INT(start_node6(2, "", path), 0);
+    CHECK_INT(table6_size(2), saved);
+    teardown();
+    unlink(path);
+}
+
+static void test_uv_reads_version_1_state_file(void)
+{
+    char path[] = "/tmp/dht_test_uv1_XXXXXX";
+    uint8_t file[14 + KRPC_ID_LEN + KRPC_NODE_LEN], id[KRPC_ID_LEN];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    memcpy(file, "pkdht-state-1\n", 14);
+    memset(id, 0x5c, sizeof(id));
+    memcpy(file + 14, id, KRPC_ID_LEN);
+    memset(file + 14 + KRPC_ID_LEN, 0x7e, KRPC_ID_LEN);                 /* a contact's ID */
+    memcpy(file + 14 + 2 * KRPC_ID_LEN, "\x7f\x00\x00\x01\x00\x09", 6); /* 127.0.0.1:9 */
+    CHECK(write(fd, file, sizeof(file)) == (ssize_t)sizeof(file));
+    close(fd);
+    setup();
+    CHECK_INT(start_node(0, "", path), 0);
+    CHECK_MEM(dht_node_id(dht_uv_node(fx.nodes[0])), id, KRPC_ID_LEN);
+    CHECK_INT(table_size(0), 1);
+    teardown();
+    unlink(path);
+}
+
 /* Sends len bytes from a plain socket to node i. */
 static void send_to(size_t i, const uint8_t *data, size_t len)
 {
@@ -342,6 +500,10 @@ int main(void)
         UNIT(test_uv_item_put_by_one_node_is_found_by_another),
         UNIT(test_uv_restart_from_state_file_keeps_id_and_contacts),
         UNIT(test_uv_counts_garbage_and_oversized_datagrams),
+        UNIT(test_uv_ipv4_only_by_default),
+        UNIT(test_uv_dual_stack_nodes_bootstrap_and_store_over_ipv6),
+        UNIT(test_uv_state_file_keeps_ipv6_contacts),
+        UNIT(test_uv_reads_version_1_state_file),
     };
 
     if (sodium_init() < 0) {
