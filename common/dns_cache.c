@@ -42,6 +42,7 @@ struct dns_cache_entry {
 
 struct dns_cache {
     size_t max_bytes;
+    size_t max_entries; /* 0: no bound but max_bytes */
     uint64_t max_stale_ms;
     uint32_t stale_answer_ttl_s;
 
@@ -367,6 +368,7 @@ int dns_cache_new(const struct dns_cache_config *cfg, struct dns_cache **out)
     c->n_buckets = DNS_CACHE_INITIAL_BUCKETS;
     c->bytes = DNS_CACHE_INITIAL_BUCKETS * sizeof(*c->buckets);
     c->max_bytes = cfg->max_bytes;
+    c->max_entries = cfg->max_entries;
     c->max_stale_ms = (uint64_t)cfg->max_stale_s * 1000;
     c->stale_answer_ttl_s = cfg->stale_answer_ttl_s;
     c->lru.prev = c->lru.next = &c->lru;
@@ -462,7 +464,9 @@ int dns_cache_put(struct dns_cache *c, const uint8_t *key, size_t key_len, const
     /* The table takes at most 1/8 of max_bytes, the heap 8 bytes a slot (at most two slots for
      * an entry of 80 bytes or more) and the new entry at most 1/4, so emptying the cache always
      * makes room; the second check only guards against broken accounting. */
-    while (c->bytes + size > c->max_bytes && c->heap_len > 0) {
+    while ((c->bytes + size > c->max_bytes ||
+            (c->max_entries != 0 && c->heap_len >= c->max_entries)) &&
+           c->heap_len > 0) {
         dns_cache_evict_one(c, now_ms);
     }
     if (c->bytes + size > c->max_bytes) {

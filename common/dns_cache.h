@@ -33,6 +33,7 @@ struct dns_cache;
 
 struct dns_cache_config {
     size_t max_bytes;            /* bound on entries, hash table and expiry heap together */
+    size_t max_entries;          /* bound on the number of entries; 0: only max_bytes applies */
     uint32_t max_stale_s;        /* how long past expiry an entry may be served stale; 0: never */
     uint32_t stale_answer_ttl_s; /* TTL written into every record of a stale answer; RFC 8767
                                     section 4 suggests 30 */
@@ -59,7 +60,8 @@ void dns_cache_free(struct dns_cache *c);
 /* Stores a copy of msg under key, replacing any entry for the same key; the entry is fresh for
  * lifetime_s seconds from now_ms. ttl_offsets[0..n_ttl) are the byte offsets of the TTL fields
  * in msg, ascending and not overlapping (every record but the OPT pseudo-record). Least
- * recently used entries are evicted to make room, those already expired first. Returns 0;
+ * recently used entries are evicted to make room (bytes, and entries when max_entries is set),
+ * those already expired first. Returns 0;
  * -EINVAL for an empty or too long key or msg, or an offset out of order or beyond msg;
  * -E2BIG when the entry would take more than max_bytes / 4; -ENOMEM. */
 int dns_cache_put(struct dns_cache *c, const uint8_t *key, size_t key_len, const uint8_t *msg,

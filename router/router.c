@@ -1,5 +1,6 @@
-/* The router's lifecycle: backends and their health, pools, the listener; reloads that keep
- * the backends (and their queries in flight) whose address did not change. */
+/* The router's lifecycle: backends and their health, pools and their packet caches, the
+ * listener; reloads that keep the backends (and their queries in flight) whose address did not
+ * change, and the caches of pools whose cache settings and backends did not change. */
 #include "router.h"
 
 #include <errno.h>
@@ -9,17 +10,34 @@
 #include "log.h"
 #include "rt_internal.h"
 
+static bool router_settled(const struct router *r)
+{
+    for (size_t i = 0; i < r->n_backends; i++) {
+        if (!rt_health_settled(r->backends[i].health)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Once every backend has its first verdict: the listener starts reading (queries that came
+ * before wait in its sockets, as dnsdist checks its servers before it serves), and READY=1. */
 static void router_check_ready(struct router *r)
 {
     void (*cb)(void *) = r->ready_cb;
 
-    if (cb == NULL) {
+    if (!router_settled(r)) {
         return;
     }
-    for (size_t i = 0; i < r->n_backends; i++) {
-        if (!rt_health_settled(r->backends[i].health)) {
-            return;
+    if (!r->serving && r->started) {
+        int rc = dns_listener_resume(r->listener);
+        r->serving = true;
+        if (rc != 0) {
+            log_err(RT_TAG, "cannot read the listening sockets: %s", strerror(-rc));
         }
+    }
+    if (cb == NULL) {
+        return;
     }
     r->ready_cb = NULL;
     cb(r->ready_arg);
@@ -109,6 +127,78 @@ static int router_open_backend(struct router *r, const struct rt_config *cfg, si
     return rc;
 }
 
+static bool router_in_pool(const struct rt_backend_config *b, size_t pool)
+{
+    for (size_t k = 0; k < b->n_pools; k++) {
+        if (b->pools[k] == pool) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True when pool a of ca and pool b of cb have their backends at the same addresses. */
+static bool router_same_members(const struct rt_config *ca, size_t a, const struct rt_config *cb,
+                                size_t b)
+{
+    size_t n_a = 0, n_b = 0;
+
+    for (size_t i = 0; i < ca->n_backends; i++) {
+        n_a += router_in_pool(&ca->backends[i], a);
+    }
+    for (size_t i = 0; i < cb->n_backends; i++) {
+        bool found = false;
+        if (!router_in_pool(&cb->backends[i], b)) {
+            continue;
+        }
+        n_b++;
+        for (size_t j = 0; j < ca->n_backends && !found; j++) {
+            found = router_in_pool(&ca->backends[j], a) &&
+                    addr_equal(&ca->backends[j].addr, &cb->backends[i].addr);
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return n_a == n_b;
+}
+
+/* Gives each pool of r->cfg that wants a cache its cache: the one its namesake had under `old`
+ * when the cache settings and the addresses of the pool's backends are unchanged (what it
+ * holds is still what those backends said), else a new, empty one. The old caches not taken
+ * are freed. */
+static void router_carry_caches(struct router *r, const struct rt_config *old,
+                                struct rt_cache **old_caches, size_t n_old)
+{
+    const struct rt_config *cfg = r->cfg;
+
+    for (size_t p = 0; p < cfg->n_pools; p++) {
+        const struct rt_cache_config *want = &cfg->pools[p].cache;
+        for (size_t o = 0; o < n_old && want->size > 0; o++) {
+            if (old_caches[o] != NULL && strcmp(old->pools[o].name, cfg->pools[p].name) == 0 &&
+                memcmp(rt_cache_settings(old_caches[o]), want, sizeof(*want)) == 0 &&
+                router_same_members(old, o, cfg, p)) {
+                r->pools[p].cache = old_caches[o];
+                old_caches[o] = NULL;
+                break;
+            }
+        }
+        if (want->size > 0 && r->pools[p].cache == NULL) {
+            int rc = rt_cache_new(want, &r->pools[p].cache);
+            if (rc != 0) {
+                log_warn(RT_TAG, "pool '%s' runs without its packet cache: %s", cfg->pools[p].name,
+                         strerror(-rc));
+            } else if (old != NULL && !r->opts.quiet) {
+                log_info(RT_TAG, "pool '%s': new packet cache of %u entries", cfg->pools[p].name,
+                         want->size);
+            }
+        }
+    }
+    for (size_t o = 0; o < n_old; o++) {
+        rt_cache_free(old_caches[o]);
+    }
+}
+
 /* Drops a staged configuration that never came into force. */
 static void router_discard_staged(struct router *r)
 {
@@ -129,15 +219,21 @@ static void router_discard_staged(struct router *r)
 }
 
 /* Puts the staged configuration in force: its backends (old ones at the same address kept,
- * with their queries in flight and their health), rules, pools and limits. Old backends no
- * longer configured retire once their queries are done. */
+ * with their queries in flight and their health), rules, pools (with their caches, kept where
+ * nothing about them changed) and limits. Old backends no longer configured retire once
+ * their queries are done. */
 static void router_commit(struct router *r)
 {
     struct rt_staged *st = &r->staged;
     struct rt_backend_entry fresh[RT_MAX_BACKENDS] = {{0}};
     bool taken[RT_MAX_BACKENDS] = {false};
-    struct rt_config *cfg = st->cfg;
+    struct rt_config *cfg = st->cfg, *old_cfg = r->cfg;
+    struct rt_cache *old_caches[RT_MAX_POOLS] = {NULL};
+    size_t n_old_pools = r->n_pools;
 
+    for (size_t p = 0; p < n_old_pools; p++) {
+        old_caches[p] = r->pools[p].cache;
+    }
     for (size_t i = 0; i < cfg->n_backends; i++) {
         if (st->reuse[i] < 0) {
             fresh[i] = st->entries[i];
@@ -162,10 +258,11 @@ static void router_commit(struct router *r)
     }
     rt_rules_free(r->rules);
     r->rules = st->rules;
-    free(r->cfg);
     r->cfg = cfg;
     memset(r->rule_hits, 0, sizeof(r->rule_hits));
     router_build_pools(r, cfg);
+    router_carry_caches(r, old_cfg, old_caches, n_old_pools);
+    free(old_cfg);
     r->generation++;
     memset(st, 0, sizeof(*st));
 }
@@ -248,6 +345,7 @@ int router_new(uv_loop_t *loop, const struct rt_config *cfg, const struct router
         .tcp_idle_timeout_ms = cfg->tcp_idle_timeout_ms,
         .tcp_max_pending = cfg->tcp_max_pending,
         .reuseport = opts != NULL && opts->reuseport,
+        .start_paused = true, /* until the first health checks: router_check_ready */
     };
     struct rt_config *copy = NULL;
     struct rt_rules *rules = NULL;
@@ -288,6 +386,8 @@ int router_start(struct router *r)
             return rc;
         }
     }
+    r->started = true;
+    router_check_ready(r);
     return 0;
 }
 
@@ -326,6 +426,9 @@ static void router_on_listener_closed(void *arg)
     void (*cb)(void *) = r->stop_cb;
     void *cb_arg = r->stop_arg;
 
+    for (size_t p = 0; p < r->n_pools; p++) {
+        rt_cache_free(r->pools[p].cache);
+    }
     rt_backend_rx_free(r->rx);
     rt_rules_free(r->rules);
     rt_ratelimit_free(r->ratelimit);

@@ -543,6 +543,7 @@ int rt_backend_send(struct rt_backend *b, const struct rt_pending *p, const uint
     s->p.generation = p->generation;
     s->p.pool = p->pool;
     s->p.attempt = p->attempt;
+    s->p.cacheable = p->cacheable;
     s->p.query_len = keep ? (uint16_t)len : 0;
     if (keep) {
         /* The client's ID is in p.q; the copy carries the wire ID from here on. */

@@ -30,6 +30,7 @@ struct rt_pending {
     uint32_t generation; /* of the configuration that routed it */
     uint16_t pool;
     uint8_t attempt;    /* 0 for the first try */
+    bool cacheable;     /* the answer may go into the pool's packet cache */
     uint16_t query_len; /* of query[]; 0 when the query was too long to keep */
     uint8_t query[RT_BACKEND_QUERY_MAX];
 };

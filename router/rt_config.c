@@ -72,6 +72,15 @@ const char *rt_config_text(const struct rt_config *cfg, uint32_t offset)
     return offset < cfg->arena_used ? cfg->arena + offset : "";
 }
 
+void rt_config_cache_defaults(struct rt_cache_config *c, uint32_t size)
+{
+    c->size = size;
+    c->max_ttl = RT_CACHE_DEFAULT_MAX_TTL;
+    c->min_ttl = RT_CACHE_DEFAULT_MIN_TTL;
+    c->temp_failure_ttl = RT_CACHE_DEFAULT_TEMP_FAILURE_TTL;
+    c->max_negative_ttl = RT_CACHE_DEFAULT_MAX_NEGATIVE_TTL;
+}
+
 int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name)
 {
     for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -91,6 +100,7 @@ int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name
     struct rt_pool_config *p = &cfg->pools[cfg->n_pools];
     memset(p, 0, sizeof(*p));
     snprintf(p->name, sizeof(p->name), "%s", name);
+    rt_config_cache_defaults(&p->cache, 0);
     return (int)cfg->n_pools++;
 }
 

@@ -32,6 +32,14 @@
 #define RT_DEFAULT_MAX_OUTSTANDING 2048
 #define RT_DEFAULT_CHECK_NAME "id.server" /* RFC 4892; every daemon of ours answers it */
 
+/* A pool's packet cache, dnsdist's newPacketCache defaults (dnsdist 1.7). TTLs in seconds. */
+#define RT_CACHE_DEFAULT_MAX_TTL 86400
+#define RT_CACHE_DEFAULT_MIN_TTL 0
+#define RT_CACHE_DEFAULT_TEMP_FAILURE_TTL 60
+#define RT_CACHE_DEFAULT_MAX_NEGATIVE_TTL 3600
+#define RT_CACHE_MAX_ENTRIES 100000000u /* a bound on what a file may ask for */
+#define RT_CACHE_TTL_MAX 2147483647u    /* RFC 2181 8: a TTL above 2^31 - 1 is taken as 0 */
+
 enum rt_format {
     RT_FORMAT_INI = 0,
     RT_FORMAT_DNSDIST = 1,
@@ -84,10 +92,20 @@ struct rt_rule_config {
     uint16_t rcode;
 };
 
+/* A pool's packet cache (dnsdist's newPacketCache and setCache); size 0: none. */
+struct rt_cache_config {
+    uint32_t size;             /* entries */
+    uint32_t max_ttl;          /* no answer is kept longer */
+    uint32_t min_ttl;          /* answers that would be kept for less are not cached */
+    uint32_t temp_failure_ttl; /* how long SERVFAIL and REFUSED are kept; 0: never cached */
+    uint32_t max_negative_ttl; /* NXDOMAIN and NODATA are kept at most this long */
+};
+
 struct rt_pool_config {
     char name[RT_NAME_MAX]; /* "" is the default pool: queries no rule routes go there */
     enum rt_policy policy;
     bool policy_set; /* else the router-wide policy applies */
+    struct rt_cache_config cache;
 };
 
 struct rt_backend_config {
@@ -161,8 +179,11 @@ uint32_t rt_config_keep(struct rt_config *cfg, struct conf_ctx *ctx, const char 
 /* The text at an arena offset. */
 const char *rt_config_text(const struct rt_config *cfg, uint32_t offset);
 
-/* Returns the index of the pool named `name`, adding it when new; -ENOSPC (reported) when
- * there are too many. */
+/* Sets a packet cache's settings to dnsdist's defaults, with `size` entries (0: no cache). */
+void rt_config_cache_defaults(struct rt_cache_config *c, uint32_t size);
+
+/* Returns the index of the pool named `name`, adding it (without a cache) when new; -ENOSPC
+ * (reported) when there are too many. */
 int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name);
 
 /* Checks what only the whole configuration can tell (duplicate backends, rules that name

@@ -63,6 +63,26 @@ static void rt_config_print_router(const struct rt_config *cfg, FILE *out)
     fprintf(out, "threads = %u\n", cfg->threads);
 }
 
+/* A [pool] section, when the pool has a policy or a cache of its own. */
+static void rt_config_print_pool(const struct rt_pool_config *p, FILE *out)
+{
+    const struct rt_cache_config *c = &p->cache;
+
+    if (!p->policy_set && c->size == 0) {
+        return;
+    }
+    fprintf(out, "\n[pool %s]\n", p->name);
+    if (p->policy_set) {
+        fprintf(out, "policy = %s\n", rt_config_policy_name(p->policy));
+    }
+    if (c->size > 0) {
+        fprintf(out, "cache_size = %u\ncache_max_ttl = %u\ncache_min_ttl = %u\n", c->size,
+                c->max_ttl, c->min_ttl);
+        fprintf(out, "cache_temp_failure_ttl = %u\ncache_max_negative_ttl = %u\n",
+                c->temp_failure_ttl, c->max_negative_ttl);
+    }
+}
+
 static void rt_config_print_backend(const struct rt_config *cfg, const struct rt_backend_config *b,
                                     FILE *out)
 {
@@ -136,11 +156,7 @@ void rt_config_print(const struct rt_config *cfg, FILE *out)
     }
     rt_config_print_router(cfg, out);
     for (size_t i = 0; i < cfg->n_pools; i++) {
-        if (!cfg->pools[i].policy_set) {
-            continue;
-        }
-        fprintf(out, "\n[pool %s]\npolicy = %s\n", cfg->pools[i].name,
-                rt_config_policy_name(cfg->pools[i].policy));
+        rt_config_print_pool(&cfg->pools[i], out);
     }
     for (size_t i = 0; i < cfg->n_backends; i++) {
         rt_config_print_backend(cfg, &cfg->backends[i], out);

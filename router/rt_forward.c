@@ -1,5 +1,6 @@
-/* The query path: ACL, parse, rate limit, rules, a backend chosen by the pool's policy; and
- * what comes back: answers relayed with the client's ID, timeouts retried once elsewhere. */
+/* The query path: ACL, parse, rate limit, rules, the pool's packet cache, a backend chosen by
+ * the pool's policy; and what comes back: answers relayed with the client's ID (and stored in
+ * the pool's cache), timeouts retried once elsewhere. */
 #include <errno.h>
 #include <string.h>
 
@@ -147,6 +148,22 @@ static void rt_forward_relay(struct router *r, const struct rt_pending *p, const
     rt_forward_send_client(r, &p->client, r->out, (size_t)n);
 }
 
+/* Stores a backend's answer in the cache of the pool that p went to, if it has one. */
+static void rt_forward_store(struct router *r, const struct rt_pending *p, const uint8_t *answer,
+                             size_t len)
+{
+    struct rt_cache *cache;
+
+    /* A reload since p was routed may have renumbered the pools. */
+    if (!p->cacheable || p->generation != r->generation) {
+        return;
+    }
+    cache = r->pools[p->pool].cache;
+    if (cache != NULL) {
+        rt_cache_put(cache, &p->q, answer, len, uv_now(r->loop));
+    }
+}
+
 void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pending *p,
                           uint8_t *answer, size_t len)
 {
@@ -157,6 +174,7 @@ void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pend
         rt_health_query_result(r->backends[idx].health, true);
     }
     rt_forward_relay(r, p, answer, len);
+    rt_forward_store(r, p, answer, len);
 }
 
 void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p,
@@ -211,6 +229,36 @@ static bool rt_forward_identity(struct router *r, const struct dns_client *c,
     return true;
 }
 
+/* Answers p from its pool's cache when that holds a fresh answer, and marks p cacheable so
+ * that a backend's answer is stored. This comes before a backend is picked: a fresh answer
+ * is served even while every backend is down, as dnsdist does. */
+static bool rt_forward_from_cache(struct router *r, struct rt_pending *p, const uint8_t *msg,
+                                  size_t len)
+{
+    struct rt_cache *cache = r->pools[p->pool].cache;
+    bool udp = p->client.transport == DNS_TRANSPORT_UDP;
+    int n;
+
+    if (cache == NULL || !rt_cache_query_cacheable(&p->q, msg, len)) {
+        return false;
+    }
+    p->cacheable = true;
+    n = rt_cache_get(cache, &p->q, uv_now(r->loop), r->out, sizeof(r->out));
+    if (n < 0) {
+        r->stats.cache_misses++;
+        return false;
+    }
+    r->stats.cache_hits++;
+    /* In place: too large for a UDP client, it becomes a TC reply, as a backend's would. */
+    n = dns_reply_for_client(&p->q, udp, r->out, (size_t)n, r->out, sizeof(r->out));
+    if (n < 0) {
+        dns_listener_done(r->listener, &p->client);
+    } else {
+        rt_forward_send_client(r, &p->client, r->out, (size_t)n);
+    }
+    return true;
+}
+
 /* The rate limit, when one is set: false when the query was dropped or REFUSED. */
 static bool rt_forward_within_rate(struct router *r, const struct rt_pending *p)
 {
@@ -251,6 +299,7 @@ void rt_forward_on_query(void *user, const struct dns_client *c, const uint8_t *
     p.generation = r->generation;
     p.attempt = 0;
     p.query_len = 0;
+    p.cacheable = false;
     if (!rt_forward_within_rate(r, &p) || rt_forward_identity(r, c, &p.q)) {
         return;
     }
@@ -275,7 +324,7 @@ void rt_forward_on_query(void *user, const struct dns_client *c, const uint8_t *
     if (pool >= 0) {
         p.pool = (uint16_t)pool;
         r->pools[pool].queries++;
-        if (rt_forward_try(r, &p, msg, len, -1) == 0) {
+        if (rt_forward_from_cache(r, &p, msg, len) || rt_forward_try(r, &p, msg, len, -1) == 0) {
             return;
         }
         r->pools[pool].no_server++;

@@ -192,7 +192,26 @@ static int rt_ini_pool_key(struct rt_ini_state *st, struct conf_ctx *ctx, const 
                            const char *value)
 {
     struct rt_pool_config *p = &st->cfg->pools[st->index];
+    static const struct {
+        const char *key;
+        uint32_t max;
+        size_t offset;
+    } cache_numbers[] = {
+        {"cache_size", RT_CACHE_MAX_ENTRIES, offsetof(struct rt_cache_config, size)},
+        {"cache_max_ttl", RT_CACHE_TTL_MAX, offsetof(struct rt_cache_config, max_ttl)},
+        {"cache_min_ttl", RT_CACHE_TTL_MAX, offsetof(struct rt_cache_config, min_ttl)},
+        {"cache_temp_failure_ttl", RT_CACHE_TTL_MAX,
+         offsetof(struct rt_cache_config, temp_failure_ttl)},
+        {"cache_max_negative_ttl", RT_CACHE_TTL_MAX,
+         offsetof(struct rt_cache_config, max_negative_ttl)},
+    };
 
+    for (size_t i = 0; i < sizeof(cache_numbers) / sizeof(cache_numbers[0]); i++) {
+        if (strcmp(key, cache_numbers[i].key) == 0) {
+            return rt_ini_uint(ctx, key, value, 0, cache_numbers[i].max,
+                               (uint32_t *)((char *)&p->cache + cache_numbers[i].offset));
+        }
+    }
     if (strcmp(key, "policy") != 0) {
         conf_error(ctx, "unknown key '%s' in [pool]", key);
         return -EINVAL;

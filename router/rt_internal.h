@@ -10,6 +10,7 @@
 #include "dns_listener.h"
 #include "router.h"
 #include "rt_backend.h"
+#include "rt_cache.h"
 #include "rt_config.h"
 #include "rt_health.h"
 #include "rt_ratelimit.h"
@@ -35,6 +36,8 @@ struct rt_counters {
     uint64_t formerr;
     uint64_t dropped_malformed; /* unreadable datagrams, responses sent to us */
     uint64_t tcp_queries;
+    uint64_t cache_hits;   /* over every pool's cache */
+    uint64_t cache_misses; /* lookups in a cache that found nothing fresh */
 };
 
 struct rt_backend_entry {
@@ -50,6 +53,7 @@ struct rt_pool_entry {
     uint32_t rr_next;
     uint64_t queries;
     uint64_t no_server;
+    struct rt_cache *cache; /* NULL: the pool has none */
 };
 
 /* A configuration read on SIGHUP, waiting for the first verdict on the backends it adds. */
@@ -82,6 +86,8 @@ struct router {
     void (*ready_cb)(void *arg);
     void *ready_arg;
     bool stopping;
+    bool started; /* router_start bound the listening addresses */
+    bool serving; /* the listener reads them: every backend had its first verdict */
     void (*stop_cb)(void *arg);
     void *stop_arg;
     uint8_t out[DNS_TCP_MAX + 64]; /* replies are shaped here, one at a time */

@@ -58,7 +58,8 @@ const struct rt_lua_value *rt_lua_field(const struct rt_lua *L, const struct rt_
 const char *rt_lua_type_name(enum rt_lua_type type)
 {
     static const char *const names[] = {
-        "nil", "boolean", "number", "string", "table", "server", "rule", "action", "policy",
+        "nil",  "boolean", "number", "string",       "table", "server",
+        "rule", "action",  "policy", "packet cache", "pool",
     };
     return names[type];
 }

@@ -302,7 +302,8 @@ struct rt_lua_value rt_lua_calls_function(struct rt_lua *L, const char *name,
     if (strcmp(name, "newServer") == 0) {
         return rt_lua_calls_new_server(L, args, n_args);
     }
-    if (rt_lua_rules_function(L, name, args, n_args, &v)) {
+    if (rt_lua_rules_function(L, name, args, n_args, &v) ||
+        rt_lua_cache_function(L, name, args, n_args, &v)) {
         return v;
     }
     if (!rt_lua_calls_setting(L, name, args, n_args)) {
@@ -318,6 +319,9 @@ struct rt_lua_value rt_lua_calls_method(struct rt_lua *L, const struct rt_lua_va
     static const enum rt_lua_type none[] = {RT_LUA_NIL};
     enum rt_health_mode mode;
 
+    if (self->type == RT_LUA_POOL) {
+        return rt_lua_cache_pool_method(L, self, name, args, n_args);
+    }
     if (self->type != RT_LUA_SERVER) {
         return rt_lua_fail(L, ":%s() called on a %s", name, rt_lua_type_name(self->type));
     }

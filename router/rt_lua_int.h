@@ -19,6 +19,7 @@
 #define RT_LUA_MAX_OBJECTS 256 /* rules and actions built */
 #define RT_LUA_POOL_FIELDS 4096
 #define RT_LUA_MAX_TABLES 1024
+#define RT_LUA_MAX_CACHES 32 /* newPacketCache calls */
 #define RT_LUA_ARENA_BYTES (256 * 1024)
 
 enum rt_lua_tok {
@@ -58,6 +59,8 @@ enum rt_lua_type {
     RT_LUA_RULE,   /* index into the reader's rules */
     RT_LUA_ACTION, /* index into the reader's actions */
     RT_LUA_POLICY, /* enum rt_policy */
+    RT_LUA_CACHE,  /* index into the reader's caches */
+    RT_LUA_POOL,   /* index into cfg->pools */
 };
 
 struct rt_lua_value {
@@ -105,6 +108,8 @@ struct rt_lua {
     size_t n_rules;
     struct rt_lua_action actions[RT_LUA_MAX_OBJECTS];
     size_t n_actions;
+    struct rt_cache_config caches[RT_LUA_MAX_CACHES]; /* until a pool's :setCache takes one */
+    size_t n_caches;
     struct rt_lua_table tables[RT_LUA_MAX_TABLES];
     size_t n_tables;
     struct rt_lua_field fields[RT_LUA_POOL_FIELDS];
@@ -153,6 +158,15 @@ bool rt_lua_calls_each_string(struct rt_lua *L, const char *what, const struct r
  * one of them. */
 bool rt_lua_rules_function(struct rt_lua *L, const char *name, const struct rt_lua_value *args,
                            size_t n_args, struct rt_lua_value *out);
+
+/* Handles newPacketCache and getPool: true (result in *out) when `name` is one of them. */
+bool rt_lua_cache_function(struct rt_lua *L, const char *name, const struct rt_lua_value *args,
+                           size_t n_args, struct rt_lua_value *out);
+
+/* Calls method `name` on a pool (pool:setCache(pc)); an unknown method is an error. */
+struct rt_lua_value rt_lua_cache_pool_method(struct rt_lua *L, const struct rt_lua_value *pool,
+                                             const char *name, const struct rt_lua_value *args,
+                                             size_t n_args);
 
 /* Calls the dnsdist function `name` with args; a name the router does not know is an error
  * naming it. */

@@ -1,6 +1,6 @@
 /* SIGUSR1: every counter to the log, named as dnsdist names its metrics (queries, responses,
- * acl-drops, rule-drop, no-policy, downstream-timeouts, ...), then one line per rule, pool
- * and backend. */
+ * acl-drops, rule-drop, no-policy, downstream-timeouts, cache-hits, ...), then one line per
+ * rule, pool (with its packet cache's counters) and backend. */
 #include <stdio.h>
 
 #include "dns_listener.h"
@@ -19,14 +19,15 @@ static void rt_stats_router(const struct router *r, const char *tag)
                "queries=%llu responses=%llu acl-drops=%llu rule-drop=%llu self-answered=%llu "
                "rate-limited=%llu no-policy=%llu downstream-timeouts=%llu retries=%llu "
                "servfail-responses=%llu frontend-formerr=%llu non-compliant-queries=%llu "
-               "tcp-queries=%llu",
+               "tcp-queries=%llu cache-hits=%llu cache-misses=%llu",
                (unsigned long long)s->queries, (unsigned long long)s->responses,
                (unsigned long long)s->acl_drops, (unsigned long long)s->rule_drops,
                (unsigned long long)s->self_answered, (unsigned long long)s->rate_limited,
                (unsigned long long)s->no_server, (unsigned long long)s->timeouts,
                (unsigned long long)s->retries, (unsigned long long)s->servfail,
                (unsigned long long)s->formerr, (unsigned long long)s->dropped_malformed,
-               (unsigned long long)s->tcp_queries);
+               (unsigned long long)s->tcp_queries, (unsigned long long)s->cache_hits,
+               (unsigned long long)s->cache_misses);
     log_notice(tag,
                "udp-in=%llu udp-out=%llu udp-send-errors=%llu udp-truncated=%llu "
                "tcp-accepted=%llu tcp-rejected=%llu tcp-idle-closed=%llu",
@@ -58,6 +59,28 @@ static void rt_stats_backends(const struct router *r, const char *tag)
     }
 }
 
+/* A pool's line; with a cache, its counters as dnsdist names a pool's cache metrics. */
+static void rt_stats_pool(const struct router *r, size_t i, const char *tag)
+{
+    const struct rt_pool_entry *pool = &r->pools[i];
+    const char *name = r->cfg->pools[i].name;
+    struct rt_cache_stats cs;
+
+    if (pool->cache == NULL) {
+        log_notice(tag, "pool '%s' queries=%llu no-policy=%llu servers=%zu", name,
+                   (unsigned long long)pool->queries, (unsigned long long)pool->no_server, pool->n);
+        return;
+    }
+    rt_cache_stats(pool->cache, &cs);
+    log_notice(tag,
+               "pool '%s' queries=%llu no-policy=%llu servers=%zu cache-size=%u "
+               "cache-entries=%llu cache-hits=%llu cache-misses=%llu cache-ttl-too-shorts=%llu",
+               name, (unsigned long long)pool->queries, (unsigned long long)pool->no_server,
+               pool->n, rt_cache_settings(pool->cache)->size, (unsigned long long)cs.entries,
+               (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+               (unsigned long long)cs.ttl_too_short);
+}
+
 void rt_stats_log(const struct router *r)
 {
     const struct rt_config *cfg = r->cfg;
@@ -74,9 +97,7 @@ void rt_stats_log(const struct router *r)
                    (unsigned long long)r->rule_hits[i]);
     }
     for (size_t i = 0; i < r->n_pools; i++) {
-        log_notice(tag, "pool '%s' queries=%llu no-policy=%llu servers=%zu", cfg->pools[i].name,
-                   (unsigned long long)r->pools[i].queries,
-                   (unsigned long long)r->pools[i].no_server, r->pools[i].n);
+        rt_stats_pool(r, i, tag);
     }
     rt_stats_backends(r, tag);
 }

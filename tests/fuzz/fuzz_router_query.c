@@ -1,14 +1,19 @@
 /* Fuzz target for the router's query path without sockets: any bytes as a query, parsed as
  * the router parses it, then run through rules of every kind (the stack's regex, pkarr with
- * and without a top-level domain, suffixes, query types). */
+ * and without a top-level domain, suffixes, query types) and through a packet cache: its
+ * cacheability check and key, the same bytes stored as the query's answer, and a lookup. */
 #include <sodium.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "dns_msg.h"
 #include "log.h"
+#include "rt_cache.h"
 #include "rt_config.h"
 #include "rt_rules.h"
+
+/* Entries of the cache the inputs go through: few, so that eviction runs too. */
+#define FUZZ_CACHE_ENTRIES 16
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +49,29 @@ static struct rt_rules *fuzz_rules(void)
     return rules;
 }
 
+/* The query through a packet cache, its own bytes standing in for the backend's answer. */
+static void fuzz_cache(const struct dns_query *q, const uint8_t *data, size_t size)
+{
+    static struct rt_cache *cache;
+    static uint64_t now_ms;
+    static uint8_t out[65536];
+    uint8_t key[RT_CACHE_KEY_MAX];
+
+    if (cache == NULL) {
+        struct rt_cache_config cfg;
+        rt_config_cache_defaults(&cfg, FUZZ_CACHE_ENTRIES);
+        if (rt_cache_new(&cfg, &cache) != 0) {
+            return;
+        }
+    }
+    now_ms += 700;
+    if (!rt_cache_query_cacheable(q, data, size) || rt_cache_key(q, key) > sizeof(key)) {
+        return;
+    }
+    rt_cache_put(cache, q, data, size, now_ms);
+    rt_cache_get(cache, q, now_ms, out, sizeof(out));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct rt_rules *rules;
@@ -57,5 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     rt_rules_match(rules, &q);
+    fuzz_cache(&q, data, size);
     return 0;
 }

@@ -45,6 +45,23 @@ def test_ready_is_sent_after_the_first_health_checks(t):
     expect("backend slow" in router.log(), "READY=1 came before the backend's first verdict")
 
 
+def test_queries_before_the_first_health_checks_wait_for_them(t):
+    """dnsdist checks its servers before it serves; so does the router: a query that comes
+    while the first check is still out waits in the socket and is forwarded, not SERVFAILed
+    for want of a live backend."""
+    server = ScriptedServer(t)
+    server.any_a = "192.0.2.5"
+    server.delay_s = 0.6  # the first check, like every answer, takes this long
+    conf = (f"[backend b]\naddress = {server.addr}:{server.port}\ncheck_timeout_ms = 1500\n"
+            "[rule all]\nmatch = all\naction = pool\n")
+    router = harness.start_router(t, conf, wait=False)
+    router.wait_log(r"started, listening on")
+    for tcp in (False, True):
+        expect_answer(query(router, f"early-{'tcp' if tcp else 'udp'}.test", tcp=tcp, timeout=5),
+                      "A", ["192.0.2.5"], f"a query sent before the first verdict (tcp={tcp})")
+    router.wait_log(r"backend b .* is up")
+
+
 def test_sigterm_stops_cleanly(t):
     _, conf = one_backend(t)
     router = harness.start_router(t, conf)

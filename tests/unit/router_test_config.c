@@ -52,6 +52,11 @@ static const char *const full_ini = "; every key of the native format\n"
                                     "threads = 1\n"
                                     "[pool pkdns]\n"
                                     "policy = firstAvailable\n"
+                                    "cache_size = 5000\n"
+                                    "cache_max_ttl = 3600\n"
+                                    "cache_min_ttl = 5\n"
+                                    "cache_temp_failure_ttl = 0\n"
+                                    "cache_max_negative_ttl = 300\n"
                                     "[backend pk]\n"
                                     "address = 127.0.0.1:5300\n"
                                     "pool = pkdns\n"
@@ -102,6 +107,12 @@ static void test_ini_reads_every_key(void)
     CHECK_STR(b->name, "pk");
     CHECK_STR(cfg->pools[b->pools[0]].name, "pkdns");
     CHECK(cfg->pools[b->pools[0]].policy_set);
+    const struct rt_cache_config *cache = &cfg->pools[b->pools[0]].cache;
+    CHECK_INT(cache->size, 5000);
+    CHECK_INT(cache->max_ttl, 3600);
+    CHECK_INT(cache->min_ttl, 5);
+    CHECK_INT(cache->temp_failure_ttl, 0);
+    CHECK_INT(cache->max_negative_ttl, 300);
     CHECK_INT(b->health, RT_HEALTH_LAZY);
     CHECK_INT(b->check_type, DNS_TYPE_A);
     CHECK_INT(b->check_class, DNS_CLASS_IN);
@@ -139,6 +150,32 @@ static void test_ini_defaults_follow_dnsdist(void)
     CHECK_INT(cfg->backends[0].check_class, DNS_CLASS_CH);
     CHECK_INT(cfg->backends[0].check_interval_ms, 1000);
     CHECK_INT(cfg->backends[0].max_check_failures, 1);
+    CHECK_INT(cfg->pools[0].cache.size, 0); /* no packet cache */
+}
+
+static void test_ini_pool_cache_defaults_are_dnsdists(void)
+{
+    load("[pool]\ncache_size = 100\n[backend b]\naddress = 192.0.2.1\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->pools[0].cache.size, 100);
+    CHECK_INT(cfg->pools[0].cache.max_ttl, 86400);
+    CHECK_INT(cfg->pools[0].cache.min_ttl, 0);
+    CHECK_INT(cfg->pools[0].cache.temp_failure_ttl, 60);
+    CHECK_INT(cfg->pools[0].cache.max_negative_ttl, 3600);
+}
+
+static void test_ini_bad_cache_values_are_errors_with_their_line(void)
+{
+    load("[pool p]\n"                            /* 1 */
+         "cache_size = many\n"                   /* 2 */
+         "cache_max_ttl = -1\n"                  /* 3 */
+         "cache_max_negative_ttl = 3000000000\n" /* 4 */
+         "cache_stale_ttl = 60\n");              /* 5 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "cache_size"));
+    CHECK(logged_error(3, "cache_max_ttl"));
+    CHECK(logged_error(4, "cache_max_negative_ttl"));
+    CHECK(logged_error(5, "unknown key 'cache_stale_ttl'"));
 }
 
 static void test_ini_reports_every_error_with_its_line(void)
@@ -230,6 +267,8 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_ini_reads_every_key),
         UNIT(test_ini_defaults_follow_dnsdist),
+        UNIT(test_ini_pool_cache_defaults_are_dnsdists),
+        UNIT(test_ini_bad_cache_values_are_errors_with_their_line),
         UNIT(test_ini_reports_every_error_with_its_line),
         UNIT(test_ini_rule_needs_match_and_action),
         UNIT(test_ini_backend_needs_an_address),

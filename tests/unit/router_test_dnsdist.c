@@ -182,6 +182,59 @@ static void test_wrong_argument_types_are_errors(void)
     CHECK(logged_error(4, "tcpOnly"));
 }
 
+static void test_packet_cache_calls_give_pools_their_caches(void)
+{
+    load("newServer{address='127.0.0.1:5301', pool='default'}\n"
+         "newServer{address='127.0.0.1:5300', pool='pkdns'}\n"
+         "pc = newPacketCache(10000, {maxTTL=3600, minTTL=5, temporaryFailureTTL=10,\n"
+         "  maxNegativeTTL=300, numberOfShards=20, dontAge=false})\n"
+         "getPool('default'):setCache(pc)\n"
+         "local small = newPacketCache(100)\n"
+         "getPool(''):setCache(small)\n"
+         "getPool('pkdns'):setCache(newPacketCache(50, {maxTTL=60}))\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->n_pools, 3);
+    const struct rt_cache_config *c = &cfg->pools[0].cache;
+    CHECK_STR(cfg->pools[0].name, "default");
+    CHECK_INT(c->size, 10000);
+    CHECK_INT(c->max_ttl, 3600);
+    CHECK_INT(c->min_ttl, 5);
+    CHECK_INT(c->temp_failure_ttl, 10);
+    CHECK_INT(c->max_negative_ttl, 300);
+    c = &cfg->pools[1].cache;
+    CHECK_STR(cfg->pools[1].name, "pkdns");
+    CHECK_INT(c->size, 50);
+    CHECK_INT(c->max_ttl, 60);
+    CHECK_INT(c->temp_failure_ttl, 60); /* dnsdist's defaults for what is not given */
+    CHECK_INT(c->max_negative_ttl, 3600);
+    CHECK_STR(cfg->pools[2].name, "");
+    CHECK_INT(cfg->pools[2].cache.size, 100);
+    CHECK_INT(cfg->pools[2].cache.max_ttl, 86400);
+}
+
+static void test_packet_cache_errors_name_their_line(void)
+{
+    load("pc = newPacketCache(100)\n"                                  /* 1 */
+         "bad = newPacketCache(0)\n"                                   /* 2 */
+         "x = newPacketCache(10, {staleTTL=60, keepStaleData=true})\n" /* 3 */
+         "y = newPacketCache(10, {maxTTL=60, ecsParsing=1})\n"         /* 4 */
+         "getPool('p'):setCache('pc')\n"                               /* 5 */
+         "getPool('p'):unsetCache()\n"                                 /* 6 */
+         "getPool(5)\n"                                                /* 7 */
+         "newPacketCache(10, {maxTTL=-1})\n"                           /* 8 */
+         "getPool('p'):setCache(pc)\n");                               /* 9 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "newPacketCache"));
+    CHECK(logged_error(3, "keepStaleData=false"));
+    CHECK(logged_error(4, "parameter 'ecsParsing' is not supported"));
+    CHECK(logged_error(5, "setCache: argument 1 must be a packet cache"));
+    CHECK(logged_error(6, ":unsetCache() is not supported"));
+    CHECK(logged_error(7, "getPool: argument 1 must be a string"));
+    CHECK(logged_error(8, "maxTTL"));
+    CHECK_INT(ctx.errors, 7);
+    CHECK_INT(cfg->pools[0].cache.size, 100); /* line 9 still counts */
+}
+
 static void test_dnsdist_config_prints_as_native_ini(void)
 {
     char *text = NULL;
@@ -216,6 +269,8 @@ int main(void)
         UNIT(test_unsupported_calls_are_errors_naming_line_and_call),
         UNIT(test_syntax_errors_are_reported_and_reading_goes_on),
         UNIT(test_wrong_argument_types_are_errors),
+        UNIT(test_packet_cache_calls_give_pools_their_caches),
+        UNIT(test_packet_cache_errors_name_their_line),
         UNIT(test_dnsdist_config_prints_as_native_ini),
     };
     int rc;
