@@ -51,7 +51,10 @@ static bool pkarr_name_point_is_key(const uint8_t bytes[PKARR_KEY_LEN])
     return is_key;
 }
 
-bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
+/* The label's key when it is one; known (may be NULL) can vouch for a key and spare the curve
+ * check. */
+static bool pkarr_name_label_check(const uint8_t *label, size_t len, uint8_t *key,
+                                   const struct pkarr_known *known)
 {
     uint8_t bytes[PKARR_KEY_LEN];
 
@@ -59,7 +62,7 @@ bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
         zbase32_decode((const char *)label, len, bytes, sizeof(bytes)) != PKARR_KEY_LEN) {
         return false;
     }
-    if (!pkarr_name_point_is_key(bytes)) {
+    if (!(known != NULL && known->vouch(known->user, bytes)) && !pkarr_name_point_is_key(bytes)) {
         return false;
     }
     if (key != NULL) {
@@ -68,7 +71,13 @@ bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
     return true;
 }
 
-static bool pkarr_name_label_at(const uint8_t *name, size_t len, unsigned idx, uint8_t *key)
+bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key)
+{
+    return pkarr_name_label_check(label, len, key, NULL);
+}
+
+static bool pkarr_name_label_at(const uint8_t *name, size_t len, unsigned idx, uint8_t *key,
+                                const struct pkarr_known *known)
 {
     const uint8_t *label;
     size_t label_len;
@@ -76,15 +85,15 @@ static bool pkarr_name_label_at(const uint8_t *name, size_t len, unsigned idx, u
     if (dns_name_label_from_end(name, len, idx, &label, &label_len) != 0) {
         return false;
     }
-    return pkarr_name_label_key(label, label_len, key);
+    return pkarr_name_label_check(label, label_len, key, known);
 }
 
-int pkarr_name_find(const uint8_t *name, size_t len, const uint8_t *tld, size_t tld_len,
-                    uint8_t *key)
+int pkarr_name_find_known(const uint8_t *name, size_t len, const uint8_t *tld, size_t tld_len,
+                          uint8_t *key, const struct pkarr_known *known)
 {
     unsigned tld_labels;
 
-    if (pkarr_name_label_at(name, len, 0, key)) {
+    if (pkarr_name_label_at(name, len, 0, key, known)) {
         return 0;
     }
     if (tld == NULL) {
@@ -94,8 +103,14 @@ int pkarr_name_find(const uint8_t *name, size_t len, const uint8_t *tld, size_t 
     if (tld_labels == 0 || !dns_name_is_under(name, len, tld, tld_len)) {
         return -ENOENT;
     }
-    if (pkarr_name_label_at(name, len, tld_labels, key)) {
+    if (pkarr_name_label_at(name, len, tld_labels, key, known)) {
         return (int)tld_labels;
     }
     return -ENOENT;
+}
+
+int pkarr_name_find(const uint8_t *name, size_t len, const uint8_t *tld, size_t tld_len,
+                    uint8_t *key)
+{
+    return pkarr_name_find_known(name, len, tld, tld_len, key, NULL);
 }

@@ -23,4 +23,15 @@ bool pkarr_name_label_key(const uint8_t *label, size_t len, uint8_t *key);
 int pkarr_name_find(const uint8_t *name, size_t len, const uint8_t *tld, size_t tld_len,
                     uint8_t *key);
 
+/* Keys a caller already knows to be keys (say, it holds a verified packet of theirs): vouch
+ * returns true for such a key, which then skips the curve check. */
+struct pkarr_known {
+    bool (*vouch)(void *user, const uint8_t key[PKARR_KEY_LEN]);
+    void *user;
+};
+
+/* pkarr_name_find, asking `known` (may be NULL) first. */
+int pkarr_name_find_known(const uint8_t *name, size_t len, const uint8_t *tld, size_t tld_len,
+                          uint8_t *key, const struct pkarr_known *known);
+
 #endif

@@ -127,6 +127,39 @@ static void test_keys_sharing_a_memo_slot_keep_their_verdicts(void)
     }
 }
 
+static unsigned vouch_calls;
+
+static bool vouch_for_all(void *user, const uint8_t key[PKARR_KEY_LEN])
+{
+    (void)key;
+    vouch_calls++;
+    return *(const bool *)user;
+}
+
+/* A key the caller vouches for skips the curve check; one it does not know still gets it. */
+static void test_known_keys_skip_the_curve_check(void)
+{
+    bool yes = true, no = false;
+    struct pkarr_known vouching = {vouch_for_all, &yes}, not_vouching = {vouch_for_all, &no};
+    uint8_t key[PKARR_KEY_LEN];
+
+    vouch_calls = 0;
+    CHECK_INT(find("www." NOT_A_KEY_PADDING_CLEARED, NULL, NULL), -ENOENT);
+    {
+        uint8_t wire[DNS_NAME_MAX];
+        size_t len;
+        CHECK_INT(dns_name_from_text("www." NOT_A_KEY_PADDING_CLEARED, wire, &len), 0);
+        CHECK_INT(pkarr_name_find_known(wire, len, NULL, 0, key, &vouching), 0);
+        CHECK_INT(pkarr_name_find_known(wire, len, NULL, 0, key, &not_vouching), -ENOENT);
+        CHECK_INT(dns_name_from_text(KEY_CSJ, wire, &len), 0);
+        CHECK_INT(pkarr_name_find_known(wire, len, NULL, 0, key, &not_vouching), 0);
+        /* A label that is not canonical z-base32 is never asked about. */
+        CHECK_INT(dns_name_from_text(NOT_A_KEY, wire, &len), 0);
+        CHECK_INT(pkarr_name_find_known(wire, len, NULL, 0, key, &vouching), -ENOENT);
+    }
+    CHECK_INT(vouch_calls, 3);
+}
+
 static void test_small_order_point_is_not_a_key(void)
 {
     /* The identity point (y = 1) lies on the curve but has order 1; libsodium refuses it, and
@@ -224,6 +257,7 @@ int main(void)
         UNIT(test_bep44_vector_key_is_a_key),
         UNIT(test_valid_alphabet_invalid_point_is_not_a_key),
         UNIT(test_verdicts_asked_again_are_the_same),
+        UNIT(test_known_keys_skip_the_curve_check),
         UNIT(test_keys_sharing_a_memo_slot_keep_their_verdicts),
         UNIT(test_small_order_point_is_not_a_key),
         UNIT(test_upper_and_mixed_case_keys_are_keys),

@@ -1,7 +1,9 @@
 #include "unit.h"
 #include "zbase32.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <string.h>
 
 /* Vectors from the shared test data (vectors.md, "Keys and z-base32"). */
 #define CODEC_HEX "00443214c74254b635cf84653a56d7c675be77df"
@@ -75,6 +77,30 @@ static void test_decode_rejects_characters_outside_the_alphabet(void)
     CHECK_INT(zbase32_decode("qb1ze-m1", 8, out, sizeof(out)), -EINVAL);
 }
 
+/* Every byte value in one place of an 8-character text: only the 32 characters of the
+ * alphabet, in either case, decode, each to its own value. */
+static void test_decode_takes_exactly_the_alphabet_in_either_case(void)
+{
+    static const char alphabet[] = "ybndrfg8ejkmcpqxot1uwisza345h769";
+    unsigned accepted = 0;
+
+    for (int c = 0; c < 256; c++) {
+        char text[8] = {'y', 'y', 'y', 'y', 'y', 'y', (char)c, 'y'};
+        uint8_t out[5];
+        int rc = zbase32_decode(text, sizeof(text), out, sizeof(out));
+        const char *at = c != 0 ? strchr(alphabet, tolower(c)) : NULL;
+        if (at == NULL) {
+            CHECK_INT(rc, -EINVAL);
+            continue;
+        }
+        CHECK_INT(rc, 5);
+        /* Character 7 of 8 holds bits 30..34 of 40: the value sits in out[3] and out[4]. */
+        CHECK_INT(((out[3] & 0x03) << 3) | (out[4] >> 5), (int)(at - alphabet));
+        accepted++;
+    }
+    CHECK_INT(accepted, 32 + 24); /* 24 letters, also in upper case, and 8 digits */
+}
+
 static void test_decode_rejects_nonzero_padding_bits(void)
 {
     uint8_t out[32];
@@ -120,6 +146,7 @@ int main(void)
         UNIT(test_keys_and_seeds_round_trip),
         UNIT(test_decode_ignores_case),
         UNIT(test_decode_rejects_characters_outside_the_alphabet),
+        UNIT(test_decode_takes_exactly_the_alphabet_in_either_case),
         UNIT(test_decode_rejects_nonzero_padding_bits),
         UNIT(test_decode_rejects_lengths_nothing_encodes_to),
         UNIT(test_buffers_too_small_are_refused),
