@@ -48,6 +48,12 @@ static void pkdns_main_log_stop(const struct pkdns_server_stats *st)
              (unsigned long long)st->forwarded, (unsigned long long)st->icann_hits,
              (unsigned long long)st->timeouts, (unsigned long long)st->servfail,
              (unsigned long long)st->refused, (unsigned long long)st->formerr);
+    log_info(PKDNS_MAIN_TAG,
+             "DHT lookups: %llu started, %llu joined by other queries, %llu found, %llu not "
+             "found, %llu failed",
+             (unsigned long long)st->lookups_started, (unsigned long long)st->lookups_joined,
+             (unsigned long long)st->lookups_found, (unsigned long long)st->lookups_not_found,
+             (unsigned long long)st->lookups_failed);
 }
 
 static void pkdns_main_on_signal(uv_signal_t *sig, int signum)

@@ -138,7 +138,8 @@ int pk_answer_leave(struct pk_answer *a, uint8_t *out, size_t cap)
     if (!a->recursion) {
         return pk_answer_finish(a, DNS_RCODE_NOERROR, true, DNS_EDE_NONE, NULL, out, cap);
     }
-    if (pkarr_name_find(a->name, a->name_len, a->cfg.tld, a->cfg.tld_len, a->key) >= 0) {
+    if (pkarr_name_find_known(a->name, a->name_len, a->cfg.tld, a->cfg.tld_len, a->key,
+                              a->cfg.known) >= 0) {
         a->step = PK_ANSWER_NEED_KEY;
     } else {
         a->step = PK_ANSWER_NEED_ICANN;
@@ -208,7 +209,8 @@ int pk_answer_start(struct pk_answer *a, const struct pk_answer_config *cfg,
         a->step = PK_ANSWER_DROP;
         return PK_ANSWER_DROP;
     }
-    if (pkarr_name_find(q->q.name, q->q.name_len, cfg->tld, cfg->tld_len, a->key) < 0) {
+    if (pkarr_name_find_known(q->q.name, q->q.name_len, cfg->tld, cfg->tld_len, a->key,
+                              cfg->known) < 0) {
         if (pk_answer_broken_key(&q->q)) {
             return pk_answer_finish(a, DNS_RCODE_NXDOMAIN, true, DNS_EDE_NONE, NULL, out, cap);
         }

@@ -29,6 +29,7 @@
 #include "addr.h"
 #include "dns.h"
 #include "dns_msg.h"
+#include "pkarr_name.h"
 #include "pk_packet.h"
 
 #define PK_ANSWER_CHAIN_MAX 16 /* ours: CNAMEs one answer follows at most */
@@ -43,6 +44,7 @@ struct pk_answer_config {
     bool disable_any_queries;
     const uint8_t *tld; /* wire name of the top-level domain after keys; NULL for none */
     size_t tld_len;
+    const struct pkarr_known *known; /* keys known valid, spared the curve check; may be NULL */
 };
 
 /* Never 0, so that internal helpers can say "go on" with 0. */

@@ -159,6 +159,29 @@ static void pk_answer_packet_referral(struct pk_answer *a, const struct pk_packe
     }
 }
 
+/* A delegated server serves the key's own names, not the top-level domain this resolver
+ * lets clients add: before "www.sub.<key>.key" goes to it, a CNAME to "www.sub.<key>" joins
+ * the chain, so that the server's answer (owned by that name) follows it in the reply.
+ * Returns 0, or what pk_answer_add_link returns beyond the limits. */
+static int pk_answer_packet_drop_tld(struct pk_answer *a, const char *key_text, uint32_t ttl,
+                                     uint8_t *out, size_t cap)
+{
+    uint8_t bare[DNS_NAME_MAX];
+    const uint8_t *label;
+    size_t label_len, bare_len;
+
+    if (dns_name_label_from_end(a->name, a->name_len, 0, &label, &label_len) != 0 ||
+        pk_answer_packet_is_key(label, label_len, key_text) || a->cfg.tld == NULL ||
+        a->name_len <= a->cfg.tld_len) {
+        return 0;
+    }
+    /* The name ends in the TLD's labels and the root; keep what is before them. */
+    bare_len = a->name_len - a->cfg.tld_len;
+    memcpy(bare, a->name, bare_len);
+    bare[bare_len++] = 0;
+    return pk_answer_add_link(a, bare, bare_len, ttl, out, cap);
+}
+
 /* Nothing at the name itself: a delegation above it, or NODATA. */
 static int pk_answer_packet_below(struct pk_answer *a, const struct pk_packet *p,
                                   const char *key_text, const uint8_t *rel, size_t rel_len,
@@ -173,7 +196,11 @@ static int pk_answer_packet_below(struct pk_answer *a, const struct pk_packet *p
     if (a->recursion) {
         pk_answer_packet_referral(a, p, key_text, rel, rel_len, (size_t)cut, NULL);
         if (a->n_servers > 0) {
-            return pk_answer_refer(a, out, cap);
+            const struct pk_rr *ns =
+                pk_answer_packet_find(p, rel + cut, rel_len - (size_t)cut, DNS_TYPE_NS);
+            uint32_t ttl = pk_answer_ttl(a, ns != NULL ? ns->ttl : 0);
+            int rc = pk_answer_packet_drop_tld(a, key_text, ttl, out, cap);
+            return rc != 0 ? rc : pk_answer_refer(a, out, cap);
         }
     }
     /* RFC 1034 4.3.2: a referral is not authoritative for the name it refers. */

@@ -212,7 +212,10 @@ int pk_answer_response_resolve(struct pk_answer *a, const uint8_t *msg, size_t l
         return rc != 0 ? rc : pk_answer_leave(a, out, cap);
     }
 
-    if (!data && hops == 0 && rcode == DNS_RCODE_NOERROR && h.ancount == 0) {
+    /* RFC 1034 4.3.2: an authoritative answer is never a referral, whatever NS records its
+     * authority section carries; taking one for a referral would ask the same server again. */
+    if (!data && hops == 0 && rcode == DNS_RCODE_NOERROR && h.ancount == 0 &&
+        (h.flags & DNS_FLAG_AA) == 0) {
         if (pk_answer_response_referral(a, msg, len, (size_t)answers, &h) != 0) {
             return pk_answer_fail(a, "bad answer from a DNS server", out, cap);
         }

@@ -34,6 +34,8 @@ struct pk_cache {
     struct pk_cache_stats stats;
 };
 
+static void pk_cache_evict(struct pk_cache *c, const struct pk_cache_entry *keep);
+
 static size_t pk_cache_entry_bytes(size_t len)
 {
     return sizeof(struct pk_cache_entry) + len;
@@ -76,6 +78,16 @@ int pk_cache_new(const struct pk_cache_config *cfg, struct pk_cache **out)
     return 0;
 }
 
+int pk_cache_configure(struct pk_cache *c, const struct pk_cache_config *cfg)
+{
+    if (cfg->max_bytes < PK_CACHE_MIN_BYTES || cfg->prefetch_pct > 100) {
+        return -EINVAL;
+    }
+    c->cfg = *cfg;
+    pk_cache_evict(c, NULL);
+    return 0;
+}
+
 void pk_cache_free(struct pk_cache *c)
 {
     struct pk_cache_entry *e, *next;
@@ -99,6 +111,11 @@ static struct pk_cache_entry *pk_cache_find(const struct pk_cache *c, const uint
         e = e->next;
     }
     return e;
+}
+
+bool pk_cache_holds(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN])
+{
+    return pk_cache_find(c, key) != NULL;
 }
 
 static void pk_cache_lru_unlink(struct pk_cache *c, struct pk_cache_entry *e)

@@ -86,12 +86,21 @@ struct pk_cache;
  * prefetch_pct above 100, -ENOMEM. The program has called sodium_init(). */
 int pk_cache_new(const struct pk_cache_config *cfg, struct pk_cache **out);
 
+/* Takes new settings (as pk_cache_new checks them) and drops the least recently used entries
+ * until the cache fits the new max_bytes. Entries already stored keep their lifetimes; the
+ * new TTL bounds apply to packets stored from now on. Returns 0 or -EINVAL (nothing changed). */
+int pk_cache_configure(struct pk_cache *c, const struct pk_cache_config *cfg);
+
 /* Frees the cache; NULL is a no-op. */
 void pk_cache_free(struct pk_cache *c);
 
 /* Looks a key up and counts the answer. Returns out->state. */
 enum pk_cache_state pk_cache_get(struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN],
                                  uint64_t now_ms, struct pk_cache_hit *out);
+
+/* Whether the key has an entry (a packet, or a lookup's "not found"), whatever its age; counts
+ * nothing and changes no order. Every such key was a valid key when it was first asked for. */
+bool pk_cache_holds(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN]);
 
 /* Offers a verified packet (the caller checked its signature). Returns 1 when it is now the
  * cached one (new, newer or the same seen again), 0 when the cached one is newer, -EINVAL for

@@ -30,6 +30,7 @@ enum pk_config_type {
     PK_CONFIG_ACL,
     PK_CONFIG_HOSTS,
     PK_CONFIG_PATH,
+    PK_CONFIG_IPV6, /* an IPv6 address without a port */
 };
 
 /* Every key, once, with its bounds; defaults are in pk_config_defaults. */
@@ -51,6 +52,7 @@ static const struct pk_config_option pk_config_options[] = {
      0},
     {"general", "verbose", PK_CONFIG_BOOL, PK_CONFIG_AT(verbose), 0, 0},
     {"general", "acl", PK_CONFIG_ACL, 0, 0, 0},
+    {"general", "rate_limit_loopback", PK_CONFIG_BOOL, PK_CONFIG_AT(rate_limit_loopback), 0, 0},
     {"dns", "min_ttl", PK_CONFIG_UINT, PK_CONFIG_AT(min_ttl), 0, UINT32_MAX},
     {"dns", "max_ttl", PK_CONFIG_UINT, PK_CONFIG_AT(max_ttl), 0, UINT32_MAX},
     {"dns", "query_rate_limit", PK_CONFIG_UINT, PK_CONFIG_AT(query_rate_limit), 0, UINT32_MAX},
@@ -70,6 +72,8 @@ static const struct pk_config_option pk_config_options[] = {
     {"dht", "port", PK_CONFIG_UINT, PK_CONFIG_AT(dht_port), 0, 65535},
     {"dht", "state_dir", PK_CONFIG_PATH, PK_CONFIG_AT(state_dir), 0, 0},
     {"dht", "read_only", PK_CONFIG_BOOL, PK_CONFIG_AT(read_only), 0, 0},
+    {"dht", "node_rate_limit", PK_CONFIG_UINT, PK_CONFIG_AT(node_rate_limit), 0, 1000000},
+    {"dht", "ipv6", PK_CONFIG_IPV6, PK_CONFIG_AT(dht_ipv6), 0, 0},
 };
 
 void pk_config_defaults(struct pk_config *cfg)
@@ -191,6 +195,15 @@ static int pk_config_scalar(struct pk_config *cfg, struct conf_ctx *ctx,
             return -EINVAL;
         }
         return 0;
+    case PK_CONFIG_IPV6:
+        if (addr_parse(text, 0, field) != 0 || ((struct addr *)field)->sa.ss_family != AF_INET6 ||
+            strchr(text, ']') != NULL || strchr(text, '#') != NULL) {
+            conf_error(ctx, "%s: '%s' is not an IPv6 address (the port is [dht] port)", o->key,
+                       text);
+            return -EINVAL;
+        }
+        cfg->dht_ipv6_set = true;
+        return 0;
     case PK_CONFIG_ACL:
     case PK_CONFIG_HOSTS:
         break;
@@ -270,8 +283,9 @@ int pk_config_read_file(struct pk_config *cfg, const char *path, struct conf_ctx
         }
         ctx->file = saved;
     }
-    if (rc == 0 || rc == -EINVAL) {
-        snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", path);
+    if ((rc == 0 || rc == -EINVAL) && (size_t)snprintf(cfg->config_file, sizeof(cfg->config_file),
+                                                       "%s", path) >= sizeof(cfg->config_file)) {
+        cfg->config_file[0] = '\0'; /* too long to show again; only messages use it */
     }
     return rc;
 }
@@ -290,6 +304,27 @@ static int pk_config_expand(const char *path, char *out, size_t cap)
         n = snprintf(out, cap, "%s%s", home, path + 1);
     }
     return n < 0 || (size_t)n >= cap ? -EINVAL : 0;
+}
+
+/* Where the DHT state goes when the file names no state_dir: the first directory of
+ * $STATE_DIRECTORY when systemd set one (StateDirectory=; several are separated by colons),
+ * else the pkdns directory. A relative entry is not systemd's and is ignored. */
+static const char *pk_config_state_default(const struct pk_config *cfg)
+{
+    static char first[PK_CONFIG_PATH_MAX];
+    const char *env = getenv("STATE_DIRECTORY");
+    size_t len;
+
+    if (env == NULL || env[0] != '/') {
+        return cfg->pkdns_dir;
+    }
+    len = strcspn(env, ":");
+    if (len >= sizeof(first)) {
+        return cfg->pkdns_dir;
+    }
+    memcpy(first, env, len);
+    first[len] = '\0';
+    return first;
 }
 
 /* Chooses and reads the file: --config must exist; the default file may be missing. */
@@ -314,12 +349,19 @@ int pk_config_load(struct pk_config *cfg, const struct pk_args *args)
     const char *dir = args->pkdns_dir != NULL ? args->pkdns_dir : PK_CONFIG_DEFAULT_DIR;
     struct conf_ctx ctx = {0};
     char raw[PK_CONFIG_PATH_MAX];
-    int rc;
+    int rc, n;
 
     pk_config_defaults(cfg);
+    /* The pkdns directory is needed only for the default file and as the last place for the
+     * DHT state: a service with -c and a state directory runs without $HOME (systemd gives a
+     * DynamicUser= service none). */
     if (pk_config_expand(dir, cfg->pkdns_dir, sizeof(cfg->pkdns_dir)) != 0) {
-        conf_error(&ctx, "pkdns-dir: cannot expand '%s' (is HOME set?)", dir);
-        return -EINVAL;
+        cfg->pkdns_dir[0] = '\0';
+        if (args->config_file == NULL) {
+            conf_error(&ctx, "pkdns-dir: cannot expand '%s' (is HOME set?); give -c FILE or -p DIR",
+                       dir);
+            return -EINVAL;
+        }
     }
     rc = pk_config_load_file(cfg, args, &ctx);
     if (rc < 0 && rc != -EINVAL) {
@@ -333,8 +375,14 @@ int pk_config_load(struct pk_config *cfg, const struct pk_args *args)
     if (args->verbose) {
         cfg->verbose = true;
     }
-    snprintf(raw, sizeof(raw), "%s", cfg->state_dir[0] != '\0' ? cfg->state_dir : cfg->pkdns_dir);
-    if (pk_config_expand(raw, cfg->state_dir, sizeof(cfg->state_dir)) != 0) {
+    n = snprintf(raw, sizeof(raw), "%s",
+                 cfg->state_dir[0] != '\0' ? cfg->state_dir : pk_config_state_default(cfg));
+    if (n < 0 || (size_t)n >= sizeof(raw)) {
+        conf_error(&ctx, "state_dir: longer than %zu bytes", sizeof(raw) - 1);
+    } else if (raw[0] == '\0') {
+        conf_error(&ctx, "no directory for the DHT state: set [dht] state_dir, -p DIR, "
+                         "$STATE_DIRECTORY or $HOME (for ~/.pkdns)");
+    } else if (pk_config_expand(raw, cfg->state_dir, sizeof(cfg->state_dir)) != 0) {
         conf_error(&ctx, "state_dir: cannot expand '%s' (is HOME set?)", raw);
     }
     if (cfg->min_ttl > cfg->max_ttl) {
@@ -342,4 +390,52 @@ int pk_config_load(struct pk_config *cfg, const struct pk_args *args)
                   cfg->max_ttl, cfg->max_ttl);
     }
     return ctx.errors > 0 ? -EINVAL : 0;
+}
+
+/* Appends `key` to the comma-separated list in out[0..cap), cut short when it does not fit. */
+static void pk_config_list_key(char *out, size_t cap, size_t *used, const char *key)
+{
+    int n;
+
+    if (*used >= cap) {
+        return;
+    }
+    n = snprintf(out + *used, cap - *used, "%s%s", *used > 0 ? ", " : "", key);
+    if (n > 0) {
+        *used += (size_t)n < cap - *used ? (size_t)n : cap - *used - 1;
+    }
+}
+
+size_t pk_config_restart_keys(const struct pk_config *old, const struct pk_config *cfg, char *out,
+                              size_t cap)
+{
+    const struct {
+        const char *key;
+        bool changed;
+    } keys[] = {
+        {"socket", !addr_equal(&old->socket, &cfg->socket)},
+        {"dns_over_http_socket", old->doh_enabled != cfg->doh_enabled ||
+                                     (cfg->doh_enabled && !addr_equal(&old->dns_over_http_socket,
+                                                                      &cfg->dns_over_http_socket))},
+        {"bootstrap",
+         old->bootstrap_set != cfg->bootstrap_set || strcmp(old->bootstrap, cfg->bootstrap) != 0},
+        {"port", old->dht_port != cfg->dht_port},
+        {"state_dir", strcmp(old->state_dir, cfg->state_dir) != 0},
+        {"read_only", old->read_only != cfg->read_only},
+        {"node_rate_limit", old->node_rate_limit != cfg->node_rate_limit},
+        {"ipv6", old->dht_ipv6_set != cfg->dht_ipv6_set ||
+                     (cfg->dht_ipv6_set && !addr_equal(&old->dht_ipv6, &cfg->dht_ipv6))},
+    };
+    size_t used = 0, count = 0;
+
+    if (cap > 0) {
+        out[0] = '\0';
+    }
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (keys[i].changed) {
+            pk_config_list_key(out, cap, &used, keys[i].key);
+            count++;
+        }
+    }
+    return count;
 }

@@ -33,6 +33,8 @@ struct pk_config {
     bool verbose;
     struct addr_prefix acl[PK_CONFIG_ACL_MAX]; /* ours: clients answered; local networks */
     size_t n_acl;
+    bool rate_limit_loopback; /* ours: false, so the rate limits spare 127.0.0.0/8 and ::1 (behind
+                                 the router every client is 127.0.0.1) */
 
     /* [dns] */
     uint32_t min_ttl;                /* 60 s */
@@ -54,8 +56,12 @@ struct pk_config {
     bool bootstrap_set;                       /* ours: false for the DHT's default routers */
     char bootstrap[PK_CONFIG_BOOTSTRAP_MAX];  /* "host:port,host:port"; "" none */
     uint32_t dht_port;                        /* ours: UDP port of the DHT node; 0 any */
-    char state_dir[PK_CONFIG_PATH_MAX];       /* ours: where the DHT state lives; pkdns_dir */
+    char state_dir[PK_CONFIG_PATH_MAX];       /* ours: DHT state; $STATE_DIRECTORY, pkdns_dir */
     bool read_only;                           /* ours: BEP 43 read-only node; true */
+    uint32_t node_rate_limit; /* ours: DHT queries a second sent to, and answered from, one IP;
+                                 0: the DHT node's defaults */
+    bool dht_ipv6_set;        /* ours: the node also speaks IPv6 (BEP 32) */
+    struct addr dht_ipv6;     /* the address of its IPv6 socket, on port dht_port */
 };
 
 /* Sets every field to its default (pkdns_dir "~/.pkdns" unexpanded, state_dir ""). */
@@ -66,8 +72,16 @@ void pk_config_defaults(struct pk_config *cfg);
 int pk_config_read_file(struct pk_config *cfg, const char *path, struct conf_ctx *ctx);
 
 /* Builds the whole configuration: defaults, then --config or <pkdns-dir>/pkdns.toml (a
- * missing default file means defaults), then -f and -v; expands "~/" in directories. Logs
+ * missing default file means defaults), then -f and -v; expands "~/" in directories; a
+ * state_dir the file does not give is $STATE_DIRECTORY's first entry or pkdns_dir. Logs
  * every problem. Returns 0, -EINVAL for errors, -errno when a file cannot be read. */
 int pk_config_load(struct pk_config *cfg, const struct pk_args *args);
+
+/* Lists in out[0..cap) (comma-separated, NUL-terminated, cut short when it does not fit) the
+ * keys whose change from `old` to `cfg` takes effect only after a restart: socket,
+ * dns_over_http_socket, and the DHT node's bootstrap, port, state_dir, read_only and
+ * node_rate_limit. Returns how many changed. */
+size_t pk_config_restart_keys(const struct pk_config *old, const struct pk_config *cfg, char *out,
+                              size_t cap);
 
 #endif

@@ -1,12 +1,16 @@
 /* pkdns's DHT lookups: one BEP 44 get per public key at a time, shared by every query that
  * waits for that key. The first value that verifies becomes a packet, goes into the packet
- * cache and is handed to every waiter; a get that ends without one reports "not found" (and
- * caches it) when enough nodes answered, a failure otherwise. */
+ * cache and is handed to every waiter; the get goes on to its end, and each newer value it
+ * finds goes into the cache too (and to a query that joined meanwhile, at the end). A get
+ * that ends without a value reports "not found" (and caches it) when enough nodes answered,
+ * a failure otherwise. At most a few gets run at once; further keys wait their turn. */
 #ifndef PKDNS_LOOKUP_H
 #define PKDNS_LOOKUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "dht_node.h"
 #include "pk_cache.h"
@@ -38,16 +42,22 @@ struct pkdns_lookup_stats {
  * wall-clock timestamps. */
 uint64_t pkdns_lookup_wall_ms(void);
 
-/* Creates the lookup table for node, storing results in cache (both outlive it). */
-int pkdns_lookup_new(struct dht_node *node, struct pk_cache *cache, struct pkdns_lookup **out);
+/* Creates the lookup table for node on loop, storing results in cache (all outlive it). */
+int pkdns_lookup_new(uv_loop_t *loop, struct dht_node *node, struct pk_cache *cache,
+                     struct pkdns_lookup **out);
 
 /* Cancels every lookup (no callbacks) and frees the table; NULL is a no-op. */
 void pkdns_lookup_free(struct pkdns_lookup *l);
 
-/* Starts or joins the lookup of key; w (may be NULL, for a background refresh) is called back
- * once, from the loop. Returns 0, or the error of dht_lookup_get (-ENETUNREACH, -ENOMEM). */
+/* Starts, queues or joins the lookup of key; w (may be NULL, for a background refresh) is
+ * called back once, from the loop. Returns 0, or the error of dht_lookup_get (-ENETUNREACH,
+ * -ENOMEM). */
 int pkdns_lookup_key(struct pkdns_lookup *l, const uint8_t key[PK_PACKET_KEY_LEN],
                      struct pkdns_lookup_waiter *w, uint64_t now_ms);
+
+/* True when a lookup of key is running or queued, so that asking for it again starts
+ * nothing. */
+bool pkdns_lookup_running(const struct pkdns_lookup *l, const uint8_t key[PK_PACKET_KEY_LEN]);
 
 /* Stops waiting: w is not called back. A no-op when w is not waiting. */
 void pkdns_lookup_leave(struct pkdns_lookup_waiter *w);

@@ -13,24 +13,34 @@
 static int pkdns_server_dht(struct pkdns_server *s)
 {
     struct dht_uv_config dc;
-    char bind[32], state[PK_CONFIG_PATH_MAX + 16];
+    char bind[32], bind6[ADDR_TEXT_MAX + 8], state[PK_CONFIG_PATH_MAX + 16];
     int rc;
 
     memset(&dc, 0, sizeof(dc));
     snprintf(bind, sizeof(bind), "0.0.0.0:%u", (unsigned)s->cfg.dht_port);
     dc.bind = bind;
+    if (s->cfg.dht_ipv6_set) {
+        char ip[ADDR_TEXT_MAX];
+        snprintf(bind6, sizeof(bind6), "[%s]:%u", addr_format_ip(&s->cfg.dht_ipv6, ip, sizeof(ip)),
+                 (unsigned)s->cfg.dht_port);
+        dc.bind6 = bind6;
+    }
     dc.bootstrap = s->cfg.bootstrap_set ? s->cfg.bootstrap : NULL;
     if (s->cfg.state_dir[0] != '\0') {
         snprintf(state, sizeof(state), "%s/dht.state", s->cfg.state_dir);
         dc.state_file = state;
     }
     dc.node.read_only = s->cfg.read_only;
+    if (s->cfg.node_rate_limit > 0) {
+        dc.node.query_rate_per_s = dc.node.query_burst = s->cfg.node_rate_limit;
+        dc.node.send_rate_per_s = dc.node.send_burst = s->cfg.node_rate_limit;
+    }
     rc = dht_uv_new(s->loop, &dc, &s->dht);
     if (rc < 0) {
         log_err(PKDNS_SERVER_TAG, "cannot start the DHT node on %s: %s", bind, strerror(-rc));
         return rc;
     }
-    return pkdns_lookup_new(dht_uv_node(s->dht), s->pk, &s->lookups);
+    return pkdns_lookup_new(s->loop, dht_uv_node(s->dht), s->pk, &s->lookups);
 }
 
 /* Refreshes popular keys whose packets are about to expire, before anyone asks again. */
@@ -45,23 +55,30 @@ static void pkdns_server_on_prefetch(uv_timer_t *t)
     }
 }
 
-static int pkdns_server_caches(struct pkdns_server *s)
+/* The packet cache's settings from the configuration. */
+static void pkdns_server_pk_cache_config(const struct pk_config *cfg, struct pk_cache_config *pc)
 {
-    struct pk_cache_config pc = {
-        .max_bytes = (size_t)s->cfg.dht_cache_mb * 1024u * 1024u,
-        .min_ttl_s = s->cfg.min_ttl,
-        .max_ttl_s = s->cfg.max_ttl,
-        .negative_ttl_s = s->cfg.min_ttl,
+    *pc = (struct pk_cache_config){
+        .max_bytes = (size_t)cfg->dht_cache_mb * 1024u * 1024u,
+        .min_ttl_s = cfg->min_ttl,
+        .max_ttl_s = cfg->max_ttl,
+        .negative_ttl_s = cfg->min_ttl,
         .max_stale_s = PK_CACHE_MAX_STALE_S,
         .refresh_retry_s = PK_CACHE_REFRESH_RETRY_S,
         .prefetch_hits = PK_CACHE_PREFETCH_HITS,
         .prefetch_pct = PK_CACHE_PREFETCH_PCT,
     };
+    if (pc->max_bytes < PK_CACHE_MIN_BYTES) {
+        pc->max_bytes = PK_CACHE_MIN_BYTES;
+    }
+}
+
+static int pkdns_server_caches(struct pkdns_server *s)
+{
+    struct pk_cache_config pc;
     int rc;
 
-    if (pc.max_bytes < PK_CACHE_MIN_BYTES) {
-        pc.max_bytes = PK_CACHE_MIN_BYTES;
-    }
+    pkdns_server_pk_cache_config(&s->cfg, &pc);
     rc = pk_cache_new(&pc, &s->pk);
     if (rc == 0) {
         rc = pkdns_forward_cache_new(&s->cfg, &s->icann);
@@ -72,8 +89,20 @@ static int pkdns_server_caches(struct pkdns_server *s)
     return rc;
 }
 
+/* A key with an entry in the packet cache passed the curve check when it was first asked for:
+ * asking again spares it (it costs as much as a signature check). */
+static bool pkdns_server_key_known(void *user, const uint8_t key[PKARR_KEY_LEN])
+{
+    const struct pkdns_server *s = user;
+
+    return s->pk != NULL && pk_cache_holds(s->pk, key);
+}
+
 static void pkdns_server_answer_config(struct pkdns_server *s)
 {
+    s->known.vouch = pkdns_server_key_known;
+    s->known.user = s;
+    s->acfg.known = &s->known;
     s->acfg.min_ttl = s->cfg.min_ttl;
     s->acfg.max_ttl = s->cfg.max_ttl;
     s->acfg.max_recursion_depth = s->cfg.max_recursion_depth;
@@ -174,8 +203,40 @@ int pkdns_server_local_addr(const struct pkdns_server *s, struct addr *out)
     return dns_listener_local_addr(s->listener, 0, out);
 }
 
+/* Applies new cache settings: the packet cache keeps its entries (the least recently used go
+ * when it shrinks); the ICANN cache, which cannot be resized, starts afresh at its new size. */
+static void pkdns_server_reload_caches(struct pkdns_server *s, const struct pk_config *cfg)
+{
+    struct pk_cache_config pc;
+    struct dns_cache *icann;
+    int rc;
+
+    pkdns_server_pk_cache_config(cfg, &pc);
+    rc = pk_cache_configure(s->pk, &pc);
+    if (rc < 0) {
+        log_warn(PKDNS_SERVER_TAG, "packet cache keeps its old settings: %s", strerror(-rc));
+    } else if (cfg->dht_cache_mb != s->cfg.dht_cache_mb) {
+        log_info(PKDNS_SERVER_TAG, "packet cache now %u MiB", cfg->dht_cache_mb);
+    }
+    s->cfg.dht_cache_mb = cfg->dht_cache_mb;
+    if (cfg->icann_cache_mb == s->cfg.icann_cache_mb) {
+        return;
+    }
+    rc = pkdns_forward_cache_new(cfg, &icann);
+    if (rc < 0) {
+        log_warn(PKDNS_SERVER_TAG, "ICANN cache keeps %u MiB: %s", s->cfg.icann_cache_mb,
+                 strerror(-rc));
+        return;
+    }
+    dns_cache_free(s->icann);
+    s->icann = icann;
+    s->cfg.icann_cache_mb = cfg->icann_cache_mb;
+    log_info(PKDNS_SERVER_TAG, "ICANN cache now %u MiB, started empty", cfg->icann_cache_mb);
+}
+
 void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg)
 {
+    char restart[160];
     bool limits = s->cfg.query_rate_limit != cfg->query_rate_limit ||
                   s->cfg.query_rate_limit_burst != cfg->query_rate_limit_burst ||
                   s->cfg.dht_query_rate_limit != cfg->dht_query_rate_limit ||
@@ -185,6 +246,7 @@ void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg)
     s->cfg.verbose = cfg->verbose;
     memcpy(s->cfg.acl, cfg->acl, sizeof(s->cfg.acl));
     s->cfg.n_acl = cfg->n_acl;
+    s->cfg.rate_limit_loopback = cfg->rate_limit_loopback;
     s->cfg.min_ttl = cfg->min_ttl;
     s->cfg.max_ttl = cfg->max_ttl;
     s->cfg.query_rate_limit = cfg->query_rate_limit;
@@ -201,11 +263,25 @@ void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg)
     if (limits) {
         pkdns_server_limits(s);
     }
+    pkdns_server_reload_caches(s, cfg);
+    if (pk_config_restart_keys(&s->cfg, cfg, restart, sizeof(restart)) > 0) {
+        log_warn(PKDNS_SERVER_TAG, "changed, but applied only after a restart: %s", restart);
+    }
 }
 
 void pkdns_server_stats(const struct pkdns_server *s, struct pkdns_server_stats *out)
 {
+    struct pkdns_lookup_stats ls = {0};
+
     *out = s->stats;
+    if (s->lookups != NULL) {
+        pkdns_lookup_stats(s->lookups, &ls);
+    }
+    out->lookups_started = ls.started;
+    out->lookups_joined = ls.joined;
+    out->lookups_found = ls.found;
+    out->lookups_not_found = ls.not_found;
+    out->lookups_failed = ls.failed;
 }
 
 static void pkdns_server_on_closed(void *user)

@@ -23,6 +23,11 @@ struct pkdns_server_stats {
     uint64_t formerr;
     uint64_t refused;
     uint64_t rate_limited;
+    uint64_t lookups_started; /* DHT lookups, one per key at a time */
+    uint64_t lookups_joined;  /* queries that waited for a lookup already running */
+    uint64_t lookups_found;
+    uint64_t lookups_not_found;
+    uint64_t lookups_failed; /* too few responses to tell */
 };
 
 struct pkdns_server;
@@ -37,7 +42,9 @@ int pkdns_server_start(struct pkdns_server *s);
 /* The address the listener is bound to. Returns 0 or -ENOENT. */
 int pkdns_server_local_addr(const struct pkdns_server *s, struct addr *out);
 
-/* Takes new settings from cfg that apply without a restart: TTLs, limits, ACL, timeouts. */
+/* Takes new settings from cfg that apply without a restart: TTLs, limits, ACL, timeouts, the
+ * cache sizes (a new icann_cache_mb starts that cache afresh). Logs a warning naming the
+ * changed keys that need a restart, which keep their old values. */
 void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg);
 
 /* Copies the counters into *out. */

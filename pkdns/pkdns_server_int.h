@@ -47,6 +47,7 @@ struct pkdns_server {
     uv_loop_t *loop;
     struct pk_config cfg;
     struct pk_answer_config acfg;
+    struct pkarr_known known; /* keys in the packet cache: their curve check is done */
     struct dns_listener *listener;
     struct upstream *up;
     struct dns_cache *icann;

@@ -165,7 +165,8 @@ class Testnet(harness.Process):
         mark = len(self.log())
         self.send_signal(10)  # SIGUSR1
         deadline = time.monotonic() + timeout
-        pattern = re.compile(rf"node {index} \S+: (.*)$", re.MULTILINE)
+        # Only a whole line: the testnet's output may be read while a line is half written.
+        pattern = re.compile(rf"node {index} \S+: ([^\n]*)\n")
         while time.monotonic() < deadline:
             m = pattern.search(self.log(), mark)
             if m:
@@ -350,13 +351,14 @@ def js_available():
 
 class JsNetwork:
     """A node process running `count` bittorrent-dht nodes on 127.0.0.1; requests are JSON
-    lines on its stdin, one JSON line answers each."""
+    lines on its stdin, one JSON line answers each. `script` (in js/) is the peer program:
+    dht_peer.mjs, or pkarr_peer.mjs for pkarr packets signed by the npm pkarr package."""
 
-    def __init__(self, case, count, bootstrap):
+    def __init__(self, case, count, bootstrap, script="dht_peer.mjs"):
         js_available()
         self.log_path = case.path(f"js{len(case.servers)}.log")
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([NODE, os.path.join(JS_DIR, "dht_peer.mjs")],
+        self.proc = subprocess.Popen([NODE, os.path.join(JS_DIR, script)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log, cwd=JS_DIR,
                                      preexec_fn=harness._die_with_parent)

@@ -89,7 +89,9 @@ def test_daemon_answers_identity_formerr_forwards_and_stops(case):
     r = harness.query(p, key, "A")
     took = time.monotonic() - started
     expect_eq(harness.rcode(r), "SERVFAIL", "a lookup nobody answers")
-    expect(0.3 < took < 1.5, f"SERVFAIL after answer_timeout_ms (500 ms), took {took:.2f} s")
+    # Only the lower bound is checked: the client's own timeout bounds it from above, and a
+    # busy machine may only make it later.
+    expect(took >= 0.45, f"SERVFAIL only after answer_timeout_ms (500 ms), took {took:.2f} s")
     r = harness.query(p, "id.server", "TXT", "CH")
     expect_eq(harness.rcode(r), "NOERROR", "id.server rcode")
     expect(r.answer, f"id.server answered: {harness.describe(r)}")
@@ -116,13 +118,23 @@ def test_acl_and_rate_limit_follow_sighup(case):
     p = start_pkdns(case, upstream, general='acl = ["10.0.0.0/8"]')
     expect_eq(harness.rcode(harness.query(p, "id.server", "TXT", "CH")), "REFUSED",
               "a client outside acl")
-    write_conf(case, p.port, upstream, general='acl = ["127.0.0.0/8"]',
-               dns_extra="query_rate_limit = 5\nquery_rate_limit_burst = 5")
+    limits = "query_rate_limit = 5\nquery_rate_limit_burst = 5"
+    write_conf(case, p.port, upstream, general='acl = ["127.0.0.0/8"]', dns_extra=limits)
     p.send_signal(1)  # SIGHUP
     p.wait_log(r"configuration reloaded", timeout=5)
     rcodes = [harness.rcode(harness.query(p, "id.server", "TXT", "CH")) for _ in range(12)]
+    expect_eq(rcodes, ["NOERROR"] * 12,
+              "loopback is spared the rate limit by default (behind the router, every client)")
+    write_conf(case, p.port, upstream, general='acl = ["127.0.0.0/8"]\nrate_limit_loopback = true',
+               dns_extra=limits)
+    p.send_signal(1)  # SIGHUP
+    deadline = time.monotonic() + 5
+    while p.log().count("configuration reloaded") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    expect_eq(p.log().count("configuration reloaded"), 2, "the second reload")
+    rcodes = [harness.rcode(harness.query(p, "id.server", "TXT", "CH")) for _ in range(12)]
     expect_eq(rcodes[0], "NOERROR", "inside acl after SIGHUP")
-    expect("REFUSED" in rcodes[5:], f"over query_rate_limit: {rcodes}")
+    expect("REFUSED" in rcodes[5:], f"over query_rate_limit with rate_limit_loopback: {rcodes}")
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")
 
 

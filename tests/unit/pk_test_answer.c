@@ -676,6 +676,36 @@ static void test_answer_delegation_with_glue_asks_the_delegated_server(void)
     CHECK(is_a(0, 0, "www.sub.K1.", "37.27.13.182"));
 }
 
+static void test_answer_delegated_server_is_asked_without_the_tld(void)
+{
+    uint8_t query_msg[512];
+    struct dns_query sent;
+    char text[DNS_NAME_TEXT_MAX], want[DNS_NAME_TEXT_MAX];
+    int n;
+
+    setup();
+    add_name("sub", DNS_TYPE_NS, "ns.sub.K1", 600);
+    add_a("ns.sub", "95.217.214.181", 300);
+    seal(&k1);
+    ask("www.sub.K1.key", DNS_TYPE_A);
+    CHECK_INT(pk_answer_feed_packet(&ans, &pkt, out, sizeof(out)), PK_ANSWER_NEED_SERVER);
+    n = pk_answer_write_query(&ans, 9, query_msg, sizeof(query_msg));
+    CHECK(n > 0);
+    CHECK_INT(dns_msg_parse_query(query_msg, (size_t)n, &sent), 0);
+    CHECK(dns_name_to_text(sent.q.name, sent.q.name_len, text, sizeof(text)) > 0);
+    expand(want, sizeof(want), "www.sub.K1.");
+    CHECK_STR(text, want);
+
+    resp_begin("www.sub.K1", DNS_TYPE_A, DNS_RCODE_NOERROR);
+    resp_rr(0, "www.sub.K1", DNS_TYPE_A, "\x25\x1b\x0d\xb6", 4);
+    CHECK_INT(pk_answer_feed_response(&ans, resp, resp_end(), out, sizeof(out)), PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(n_got, 2);
+    CHECK(is_rr(0, 0, "www.sub.K1.key.", DNS_TYPE_CNAME, "www.sub.K1."));
+    CHECK_INT(got_rr[0].ttl, 600);
+    CHECK(is_a(1, 0, "www.sub.K1.", "37.27.13.182"));
+}
+
 static void test_answer_delegation_without_rd_is_a_referral(void)
 {
     setup();
@@ -737,6 +767,28 @@ static void test_answer_delegated_server_referral_is_followed(void)
     CHECK_INT(pk_answer_feed_response(&ans, resp, resp_end(), out, sizeof(out)),
               PK_ANSWER_NEED_SERVER);
     CHECK_INT(ans.n_servers, 1);
+}
+
+static void test_answer_authoritative_nodata_with_ns_is_not_a_referral(void)
+{
+    setup();
+    add_name("sub", DNS_TYPE_NS, "ns.sub.K1", 300);
+    add_a("ns.sub", "10.0.0.1", 300);
+    seal(&k1);
+    ask("www.sub.K1", DNS_TYPE_AAAA);
+    CHECK_INT(pk_answer_feed_packet(&ans, &pkt, out, sizeof(out)), PK_ANSWER_NEED_SERVER);
+
+    /* The delegated server's own NODATA, with its zone's NS and their address beside it. */
+    resp_begin("www.sub.K1", DNS_TYPE_AAAA, DNS_RCODE_NOERROR);
+    resp[2] |= DNS_FLAG_AA >> 8;
+    resp_name(1, "sub.K1", DNS_TYPE_NS, "ns.sub.K1");
+    resp_rr(2, "ns.sub.K1", DNS_TYPE_A, "\x0a\x00\x00\x01", 4);
+    CHECK_INT(pk_answer_feed_response(&ans, resp, resp_end(), out, sizeof(out)), PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(rcode(), DNS_RCODE_NOERROR);
+    CHECK(got.flags & DNS_FLAG_AA);
+    CHECK_INT(got.ancount, 0);
+    CHECK(is_rr(0, 1, "sub.K1.", DNS_TYPE_NS, "ns.sub.K1."));
 }
 
 /* ---- bad input and failures ---- */
@@ -850,10 +902,12 @@ int main(void)
         UNIT(test_answer_depth_one_means_no_recursion_and_no_ra),
         UNIT(test_answer_recursion_depth_limits_the_names_followed),
         UNIT(test_answer_delegation_with_glue_asks_the_delegated_server),
+        UNIT(test_answer_delegated_server_is_asked_without_the_tld),
         UNIT(test_answer_delegation_without_rd_is_a_referral),
         UNIT(test_answer_delegation_without_glue_is_a_referral),
         UNIT(test_answer_ns_at_the_apex_delegates_nothing),
         UNIT(test_answer_delegated_server_referral_is_followed),
+        UNIT(test_answer_authoritative_nodata_with_ns_is_not_a_referral),
         UNIT(test_answer_response_to_another_question_servfails),
         UNIT(test_answer_truncated_response_servfails),
         UNIT(test_answer_every_truncated_response_is_handled),

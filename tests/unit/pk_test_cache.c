@@ -348,6 +348,71 @@ static void test_cache_refuses_bad_packets_and_configs(void)
     pk_cache_free(NULL);
 }
 
+static void test_cache_shrunk_by_configure_evicts_the_least_recently_used(void)
+{
+    uint8_t p[PK_PACKET_MAX];
+    struct pk_cache_stats st;
+
+    setup();
+    start();
+    for (unsigned i = 1; i <= 200; i++) {
+        size_t len = packet(p, (uint8_t)i, 300, T0_MS * 1000, 200);
+        CHECK_INT(pk_cache_put(cache, p, len, T0_MS), 1);
+    }
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS, &hit), PK_CACHE_FRESH);
+    pk_cache_stats(cache, &st);
+    CHECK_INT(st.entries, 200);
+    CHECK_INT(st.evicted, 0);
+
+    cfg.max_bytes = PK_CACHE_MIN_BYTES;
+    CHECK_INT(pk_cache_configure(cache, &cfg), 0);
+    pk_cache_stats(cache, &st);
+    CHECK(st.bytes <= PK_CACHE_MIN_BYTES);
+    CHECK(st.evicted > 0);
+    CHECK_INT(st.entries + st.evicted, 200);
+    /* Key 1 was the last one asked for; key 2 the least recently used. */
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS, &hit), PK_CACHE_FRESH);
+    CHECK_INT(pk_cache_get(cache, key_of(2), T0_MS, &hit), PK_CACHE_MISS);
+}
+
+static void test_cache_configure_takes_new_ttl_bounds_for_new_packets(void)
+{
+    uint8_t p[PK_PACKET_MAX];
+    size_t len;
+
+    setup();
+    start();
+    len = packet(p, 1, 5, T0_MS * 1000, 0);
+    pk_cache_put(cache, p, len, T0_MS);
+    cfg.min_ttl_s = 2;
+    CHECK_INT(pk_cache_configure(cache, &cfg), 0);
+    len = packet(p, 2, 5, T0_MS * 1000, 0);
+    pk_cache_put(cache, p, len, T0_MS);
+
+    /* Key 1 keeps the 60 s it got; key 2 lives its own 5 s under the new floor. */
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 59 * SECOND, &hit), PK_CACHE_FRESH);
+    CHECK_INT(pk_cache_get(cache, key_of(2), T0_MS + 4 * SECOND, &hit), PK_CACHE_FRESH);
+    CHECK_INT(pk_cache_get(cache, key_of(2), T0_MS + 5 * SECOND, &hit), PK_CACHE_STALE);
+}
+
+static void test_cache_configure_refuses_a_bad_config_and_keeps_the_old(void)
+{
+    uint8_t p[PK_PACKET_MAX];
+    size_t len = packet(p, 1, 300, T0_MS * 1000, 0);
+    struct pk_cache_config bad;
+
+    setup();
+    start();
+    pk_cache_put(cache, p, len, T0_MS);
+    bad = cfg;
+    bad.max_bytes = PK_CACHE_MIN_BYTES - 1;
+    CHECK_INT(pk_cache_configure(cache, &bad), -EINVAL);
+    bad = cfg;
+    bad.prefetch_pct = 101;
+    CHECK_INT(pk_cache_configure(cache, &bad), -EINVAL);
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 299 * SECOND, &hit), PK_CACHE_FRESH);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -369,6 +434,9 @@ int main(void)
         UNIT(test_cache_unpopular_entry_waits_for_expiry),
         UNIT(test_cache_prefetch_lists_popular_keys_near_expiry_once),
         UNIT(test_cache_refuses_bad_packets_and_configs),
+        UNIT(test_cache_shrunk_by_configure_evicts_the_least_recently_used),
+        UNIT(test_cache_configure_takes_new_ttl_bounds_for_new_packets),
+        UNIT(test_cache_configure_refuses_a_bad_config_and_keeps_the_old),
     };
     int rc;
 

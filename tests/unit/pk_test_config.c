@@ -115,6 +115,7 @@ static void test_config_extension_defaults(void)
     CHECK(cfg.read_only);
     CHECK(!cfg.bootstrap_set);
     CHECK_INT(cfg.dht_port, 0);
+    CHECK_INT(cfg.node_rate_limit, 0);
     CHECK_INT(cfg.n_acl, 9);
     addr_parse("192.168.1.7", 53, &a);
     CHECK(addr_prefix_match(&cfg.acl[4], &a));
@@ -188,7 +189,8 @@ static void test_config_reads_the_extensions(void)
                         "bootstrap = [\"127.0.0.1:6881\", \"dht.example.org:25401\"]\n"
                         "port = 6881\n"
                         "state_dir = \"/var/lib/pkdns\"\n"
-                        "read_only = false\n"),
+                        "read_only = false\n"
+                        "node_rate_limit = 100000\n"),
               0);
     CHECK_INT(ctx.errors + ctx.warnings, 0);
     CHECK_INT(cfg.n_acl, 2);
@@ -202,6 +204,24 @@ static void test_config_reads_the_extensions(void)
     CHECK_INT(cfg.dht_port, 6881);
     CHECK_STR(cfg.state_dir, "/var/lib/pkdns");
     CHECK(!cfg.read_only);
+    CHECK_INT(cfg.node_rate_limit, 100000);
+}
+
+static void test_config_ipv6_takes_an_ipv6_address_only(void)
+{
+    char ip[ADDR_TEXT_MAX];
+
+    CHECK_INT(load_text("[dht]\nipv6 = \"::1\"\n"), 0);
+    CHECK(cfg.dht_ipv6_set);
+    CHECK_STR(addr_format_ip(&cfg.dht_ipv6, ip, sizeof(ip)), "::1");
+    CHECK_INT(load_text("[dht]\nipv6 = \"::\"\n"), 0);
+    CHECK(cfg.dht_ipv6_set);
+    CHECK_INT(load_text("[dht]\nport = 6881\n"), 0);
+    CHECK(!cfg.dht_ipv6_set);
+    CHECK_INT(load_text("[dht]\n\nipv6 = \"127.0.0.1\"\n"), -EINVAL);
+    CHECK(logged_has("pkdns.toml:3: ipv6: '127.0.0.1' is not an IPv6 address"));
+    CHECK_INT(load_text("[dht]\nipv6 = \"[::1]:6881\"\n"), -EINVAL);
+    CHECK(logged_has("pkdns.toml:2: ipv6: '[::1]:6881' is not an IPv6 address"));
 }
 
 static void test_config_bootstrap_takes_a_comma_list(void)
@@ -443,6 +463,104 @@ static void test_load_warns_when_min_ttl_exceeds_max_ttl(void)
     CHECK(logged_has("min_ttl 600 is above max_ttl 60"));
 }
 
+static void test_load_takes_the_state_directory_systemd_gives(void)
+{
+    struct pk_args a = {.pkdns_dir = dir};
+
+    write_file("pkdns.toml", "[general]\nsocket = \"127.0.0.1:5353\"\n");
+    setenv("STATE_DIRECTORY", "/var/lib/pkdns:/var/lib/other", 1);
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &a), 0);
+    capture_end();
+    CHECK_STR(cfg.state_dir, "/var/lib/pkdns");
+
+    setenv("STATE_DIRECTORY", "relative/dir", 1);
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &a), 0);
+    capture_end();
+    CHECK_STR(cfg.state_dir, dir);
+    unsetenv("STATE_DIRECTORY");
+}
+
+/* systemd gives a DynamicUser= service no $HOME: with -c and a state directory, the unused
+ * default ~/.pkdns is no reason to fail; without either, the message says what to give. */
+static void test_load_without_home_needs_only_what_it_uses(void)
+{
+    struct pk_args with_file = {0}, without_file = {0};
+    char *saved = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+
+    write_file("pkdns.toml", "[general]\nsocket = \"127.0.0.1:5353\"\n");
+    with_file.config_file = path;
+    unsetenv("HOME");
+    setenv("STATE_DIRECTORY", "/var/lib/pkdns", 1);
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &with_file), 0);
+    capture_end();
+    CHECK_STR(cfg.state_dir, "/var/lib/pkdns");
+
+    unsetenv("STATE_DIRECTORY");
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &with_file), -EINVAL);
+    capture_end();
+    CHECK(logged_has("no directory for the DHT state"));
+
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &without_file), -EINVAL);
+    capture_end();
+    CHECK(logged_has("pkdns-dir: cannot expand '~/.pkdns' (is HOME set?)"));
+    if (saved != NULL) {
+        setenv("HOME", saved, 1);
+        free(saved);
+    }
+}
+
+static void test_load_state_dir_in_the_file_wins_over_systemd(void)
+{
+    struct pk_args a = {.pkdns_dir = dir};
+
+    write_file("pkdns.toml", "[dht]\nstate_dir = \"/srv/pkdns-state\"\n");
+    setenv("STATE_DIRECTORY", "/var/lib/pkdns", 1);
+    capture_begin();
+    CHECK_INT(pk_config_load(&cfg, &a), 0);
+    capture_end();
+    CHECK_STR(cfg.state_dir, "/srv/pkdns-state");
+    unsetenv("STATE_DIRECTORY");
+}
+
+static void test_restart_keys_name_what_a_reload_cannot_apply(void)
+{
+    static struct pk_config old;
+    char keys[256];
+
+    pk_config_defaults(&old);
+    cfg = old;
+    CHECK_INT(pk_config_restart_keys(&old, &cfg, keys, sizeof(keys)), 0);
+    CHECK_STR(keys, "");
+
+    /* What a reload applies is not listed. */
+    cfg.min_ttl = 5;
+    cfg.dht_cache_mb = 7;
+    cfg.icann_cache_mb = 9;
+    cfg.query_rate_limit = 1;
+    CHECK_INT(pk_config_restart_keys(&old, &cfg, keys, sizeof(keys)), 0);
+
+    addr_parse("127.0.0.1:5353", 53, &cfg.socket);
+    cfg.dht_port = 6881;
+    cfg.read_only = false;
+    cfg.node_rate_limit = 50;
+    cfg.dht_ipv6_set = true;
+    CHECK_INT(pk_config_restart_keys(&old, &cfg, keys, sizeof(keys)), 5);
+    CHECK_STR(keys, "socket, port, read_only, node_rate_limit, ipv6");
+
+    cfg = old;
+    cfg.bootstrap_set = true;
+    snprintf(cfg.state_dir, sizeof(cfg.state_dir), "/elsewhere");
+    CHECK_INT(pk_config_restart_keys(&old, &cfg, keys, sizeof(keys)), 2);
+    CHECK_STR(keys, "bootstrap, state_dir");
+    CHECK_INT(pk_config_restart_keys(&old, &cfg, keys, 12), 2);
+    CHECK_STR(keys, "bootstrap, ");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -451,6 +569,7 @@ int main(void)
         UNIT(test_config_stack_file_loads_unchanged),
         UNIT(test_config_reads_every_rust_key),
         UNIT(test_config_reads_the_extensions),
+        UNIT(test_config_ipv6_takes_an_ipv6_address_only),
         UNIT(test_config_bootstrap_takes_a_comma_list),
         UNIT(test_config_bootstrap_array_may_span_indented_lines),
         UNIT(test_config_empty_bootstrap_means_none),
@@ -470,10 +589,15 @@ int main(void)
         UNIT(test_load_command_line_overrides_the_file),
         UNIT(test_load_expands_the_home_directory),
         UNIT(test_load_warns_when_min_ttl_exceeds_max_ttl),
+        UNIT(test_load_takes_the_state_directory_systemd_gives),
+        UNIT(test_load_without_home_needs_only_what_it_uses),
+        UNIT(test_load_state_dir_in_the_file_wins_over_systemd),
+        UNIT(test_restart_keys_name_what_a_reload_cannot_apply),
     };
     char cmd[64];
     int rc;
 
+    unsetenv("STATE_DIRECTORY"); /* as systemd may have set it for whoever runs the tests */
     if (mkdtemp(dir) == NULL) {
         return 1;
     }
