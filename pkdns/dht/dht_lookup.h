@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DHT_LOOKUP_ALPHA 8       /* ours: requests in flight (libtorrent 5, Rust mainline 20) */
+#define DHT_LOOKUP_ALPHA 5       /* requests in flight, as libtorrent (Rust mainline: 20) */
 #define DHT_LOOKUP_CANDIDATES 32 /* ours: the closest-set a lookup keeps */
 #define DHT_LOOKUP_PUT_NODES DHT_TABLE_K /* BEP 44 practice: store on the 8 closest */
 #define DHT_LOOKUP_MAX_MS 60000          /* ours: a lookup ends after a minute whatever happens */
