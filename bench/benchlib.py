@@ -1,6 +1,7 @@
 """Pieces the benchmarks under bench/ share: reading a process's and the machine's counters
 from /proc, a minimal DNS query for readiness checks, free ports, and number formatting."""
 
+import os
 import random
 import re
 import shlex
@@ -136,3 +137,95 @@ def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None
     out["rcodes"] = dict((c, int(n)) for c, n in
                          re.findall(r"([A-Z]+) (\d+) \(", codes.group(1))) if codes else {}
     return out
+
+
+# ---------------------------------------------------------------- process and core accounting
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class Procs:
+    """Every process a benchmark starts, so that all of them can be stopped at the end."""
+
+    def __init__(self):
+        self.running = []
+
+    def start(self, argv, log_path, stdout=None):
+        """Starts argv with stderr (and stdout, unless given) to log_path."""
+        with open(log_path, "wb") as log:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                 stdout=log if stdout is None else stdout, stderr=log)
+        self.running.append(p)
+        return p
+
+    def stop(self, p, grace_s=3.0):
+        """SIGTERM, then SIGKILL after grace_s; returns the exit status."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=grace_s)
+        if p in self.running:
+            self.running.remove(p)
+        return p.returncode
+
+    def stop_all(self):
+        for p in list(reversed(self.running)):
+            try:
+                self.stop(p, grace_s=2.0)
+            except Exception as e:  # keep going: the others must still be stopped
+                print(f"warning: could not stop pid {p.pid}: {e}")
+
+
+def core_stat(core):
+    """Ticks of one CPU from /proc/stat: busy (everything but idle, iowait and steal),
+    softirq (packet delivery on loopback lands here) and steal."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{core} "):
+                v = [int(x) for x in line.split()[1:]]
+                user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+                return {"busy": user + nice + system + irq + softirq, "softirq": softirq,
+                        "steal": steal}
+    raise BenchError(f"cpu{core} not in /proc/stat")
+
+
+def udp_socket_drops(addr, port):
+    """Datagrams dropped at the UDP socket bound to addr:port (proc(5), /proc/net/udp), or
+    None when no such socket is listed."""
+    want = "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(addr))[0], port)
+    for _ in range(5):  # a read racing sockets that come and go can skip a line
+        with open("/proc/net/udp") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[1] == want:
+                    return int(cols[-1])
+    return None
+
+
+def udp_rcvbuf_errors():
+    """Datagrams the kernel dropped because a socket's receive buffer was full (all sockets)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def percentile(values, p):
+    """The value at rank p% (nearest rank) of values, or None for none."""
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def proc_cpu_ticks(pid):
+    """utime + stime of a process and all its threads, in clock ticks (proc(5): fields 14 and
+    15 of /proc/PID/stat, counted after the command name, which may hold spaces)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
