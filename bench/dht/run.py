@@ -36,7 +36,6 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import dhtnet  # noqa: E402  (keys, signing and the libtorrent helpers)
 
 RATE = "100000"
-DEAD_SHARES = (0.0, 0.1, 0.3)
 
 
 class Bench:
@@ -273,6 +272,10 @@ def main():
     ap.add_argument("--settle", type=float, default=30.0)
     ap.add_argument("--max-seconds", type=float, default=900.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dead", default="0,0.1,0.3",
+                    help="shares of our nodes dead, in turn (comma-separated, cumulative)")
+    ap.add_argument("--no-libtorrent", action="store_true",
+                    help="skip libtorrent's gets (for long runs of ours alone)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     random.seed(args.seed)
@@ -286,12 +289,12 @@ def main():
         bench.start_network(args.nodes - args.lt, args.lt)
         time.sleep(args.settle)
         report["stored"] = bench.publish()
-        for share in DEAD_SHARES:
+        for share in [float(x) for x in args.dead.split(",")]:
             dead = bench.kill_share(share)
             row = {"dead_share": share, "dead": dead}
             row["cold"] = summarise(bench.cold())
             row["warm"] = summarise(bench.warm())
-            row["libtorrent"] = summarise(bench.libtorrent())
+            row["libtorrent"] = summarise([] if args.no_libtorrent else bench.libtorrent())
             report["rows"].append(row)
             print(json.dumps(row), flush=True)
     finally:
@@ -310,7 +313,7 @@ def write_summary(report, out_dir):
         for who in ("cold", "warm", "libtorrent"):
             s = row[who]
             cells = [f"{int(row['dead_share'] * 100)} %", who, s["lookups"],
-                     f"{s['success'] * 100:.0f} %" if s["success"] is not None else "-"]
+                     f"{s['success'] * 100:.1f} %" if s["success"] is not None else "-"]
             for k in ("first_ms_p50", "first_ms_p99", "done_ms_p50", "done_ms_p99"):
                 cells.append(f"{s[k]} ms" if s[k] is not None else "-")
             cells += [s["requests_p50"] if s["requests_p50"] is not None else "-",
