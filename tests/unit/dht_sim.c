@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -418,4 +419,33 @@ bool dht_sim_run_until(struct dht_sim *sim, bool (*done)(void *ctx), void *ctx, 
         }
     }
     return true;
+}
+
+struct addr dht_sim_ip4(uint32_t ip, uint16_t port)
+{
+    struct addr a;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
+
+    memset(&a, 0, sizeof(a));
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(ip);
+    sin->sin_port = htons(port);
+    a.len = sizeof(*sin);
+    return a;
+}
+
+struct addr dht_sim_ip6(const char *text, uint16_t port)
+{
+    struct addr a;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.sa;
+
+    memset(&a, 0, sizeof(a));
+    sin6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, text, &sin6->sin6_addr) != 1) {
+        fprintf(stderr, "dht_sim_ip6: '%s' is not an IPv6 address\n", text);
+        abort();
+    }
+    sin6->sin6_port = htons(port);
+    a.len = sizeof(*sin6);
+    return a;
 }

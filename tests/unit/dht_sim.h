@@ -89,4 +89,9 @@ const struct dht_sim_stats *dht_sim_stats(const struct dht_sim *sim);
 /* Fills buf with bytes from the network's seeded generator (the signature nodes use). */
 void dht_sim_random(void *sim, void *buf, size_t len);
 
+/* Test addresses: IPv4 from a number in host order, IPv6 from its text (the test program
+ * aborts on text that is not an IPv6 address). */
+struct addr dht_sim_ip4(uint32_t ip, uint16_t port);
+struct addr dht_sim_ip6(const char *text, uint16_t port);
+
 #endif

@@ -6,6 +6,7 @@
 #include "dht_table.h"
 #include "krpc.h"
 #include "log.h"
+#include "dht_sim.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -25,19 +26,6 @@ static struct addr ip4(const char *text, uint16_t port)
     CHECK_INT(inet_pton(AF_INET, text, &sin->sin_addr), 1);
     sin->sin_port = htons(port);
     a.len = sizeof(*sin);
-    return a;
-}
-
-static struct addr ip6(const char *text, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin6->sin6_family = AF_INET6;
-    CHECK_INT(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
-    sin6->sin6_port = htons(port);
-    a.len = sizeof(*sin6);
     return a;
 }
 
@@ -98,7 +86,8 @@ static void test_bep42_make_id_matches_vectors_prefix(void)
 
 static void test_bep42_ipv6_ids_conform_to_their_address(void)
 {
-    struct addr a = ip6("2001:db8:1234:5678::1", 6881), b = ip6("2001:db8:9999:5678::1", 6881);
+    struct addr a = dht_sim_ip6("2001:db8:1234:5678::1", 6881),
+                b = dht_sim_ip6("2001:db8:9999:5678::1", 6881);
     uint8_t noise[KRPC_ID_LEN] = {0}, id[KRPC_ID_LEN];
     const uint8_t *ip;
     size_t len;
@@ -127,13 +116,13 @@ static void test_bep42_local_addresses_are_exempt(void)
         a = ip4(public4[i], 1);
         CHECK(!dht_bep42_exempt(&a));
     }
-    a = ip6("::1", 1);
+    a = dht_sim_ip6("::1", 1);
     CHECK(dht_bep42_exempt(&a));
-    a = ip6("fd00::5", 1);
+    a = dht_sim_ip6("fd00::5", 1);
     CHECK(dht_bep42_exempt(&a));
-    a = ip6("fe80::5", 1);
+    a = dht_sim_ip6("fe80::5", 1);
     CHECK(dht_bep42_exempt(&a));
-    a = ip6("2001:db8::5", 1);
+    a = dht_sim_ip6("2001:db8::5", 1);
     CHECK(!dht_bep42_exempt(&a));
 }
 

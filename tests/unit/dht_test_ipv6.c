@@ -22,32 +22,6 @@
 
 static const uint8_t peer_id[KRPC_ID_LEN] = {0x42, 0x42, 0x42};
 
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
-
-static struct addr ip6(const char *text, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin6->sin6_family = AF_INET6;
-    CHECK_INT(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
-    sin6->sin6_port = htons(port);
-    a.len = sizeof(*sin6);
-    return a;
-}
-
 /* 2001:db8::1:<i> port 6881, with ID i*13+1 repeated. */
 static struct dht_contact contact6(size_t i)
 {
@@ -56,7 +30,7 @@ static struct dht_contact contact6(size_t i)
 
     memset(c.id, (int)(i * 13 + 1), KRPC_ID_LEN);
     snprintf(text, sizeof(text), "2001:db8::1:%zx", i + 1);
-    c.addr = ip6(text, 6881);
+    c.addr = dht_sim_ip6(text, 6881);
     return c;
 }
 
@@ -84,19 +58,19 @@ static void test_contact_ipv6_usable_addresses(void)
 {
     struct addr a;
 
-    a = ip6("::1", 6881);
+    a = dht_sim_ip6("::1", 6881);
     CHECK(dht_contact_addr_usable(&a));
-    a = ip6("2001:db8::7", 6881);
+    a = dht_sim_ip6("2001:db8::7", 6881);
     CHECK(dht_contact_addr_usable(&a));
-    a = ip6("2001:db8::7", 0);
+    a = dht_sim_ip6("2001:db8::7", 0);
     CHECK(!dht_contact_addr_usable(&a));
-    a = ip6("::", 6881);
+    a = dht_sim_ip6("::", 6881);
     CHECK(!dht_contact_addr_usable(&a));
-    a = ip6("ff02::1", 6881);
+    a = dht_sim_ip6("ff02::1", 6881);
     CHECK(!dht_contact_addr_usable(&a));
-    a = ip6("fe80::1", 6881);
+    a = dht_sim_ip6("fe80::1", 6881);
     CHECK(!dht_contact_addr_usable(&a));
-    a = ip6("::ffff:192.0.2.1", 6881);
+    a = dht_sim_ip6("::ffff:192.0.2.1", 6881);
     CHECK(!dht_contact_addr_usable(&a));
 }
 
@@ -137,7 +111,7 @@ static void test_table_holds_contacts_of_its_family_only(void)
 {
     uint8_t own[KRPC_ID_LEN] = {0};
     struct dht_table *t4 = NULL, *t6 = NULL, *unix_table = NULL;
-    struct dht_contact c6 = contact6(1), c4 = {.id = {9}, .addr = ip4(0x0a000001u, 6881)};
+    struct dht_contact c6 = contact6(1), c4 = {.id = {9}, .addr = dht_sim_ip4(0x0a000001u, 6881)};
 
     CHECK_INT(dht_table_new(own, &t4), 0);
     CHECK_INT(dht_table_new_family(own, AF_INET6, &t6), 0);
@@ -185,10 +159,10 @@ static struct dht_node *node_alone(bool ipv6)
 
     memset(&cfg, 0, sizeof(cfg));
     memset(cfg.id, 0x11, sizeof(cfg.id));
-    cfg.own_addr = ip4(0xc0000201u, 6881);
+    cfg.own_addr = dht_sim_ip4(0xc0000201u, 6881);
     cfg.ipv6 = ipv6;
     if (ipv6) {
-        cfg.own_addr6 = ip6("2001:db8::1", 6881);
+        cfg.own_addr6 = dht_sim_ip6("2001:db8::1", 6881);
     }
     CHECK_INT(dht_node_new(&cfg, 0, &node), 0);
     return node;
@@ -242,7 +216,7 @@ static struct dht_node *node_with_both_tables(void)
 
     for (size_t i = 0; i < 10; i++) {
         memset(c[i].id, (int)(i * 7 + 2), KRPC_ID_LEN);
-        c[i].addr = ip4(0x0a000001u + (uint32_t)i, 6881);
+        c[i].addr = dht_sim_ip4(0x0a000001u + (uint32_t)i, 6881);
         CHECK_INT(dht_contact_write(&c[i], saved4 + i * KRPC_NODE_LEN), 0);
         c[10 + i] = contact6(i);
         CHECK_INT(dht_contact_write6(&c[10 + i], saved6 + i * KRPC_NODE6_LEN), 0);
@@ -276,7 +250,7 @@ static bool find_node(struct dht_node *node, unsigned want, const struct addr *f
 static void test_node_without_ipv6_ignores_ipv6_datagrams(void)
 {
     struct dht_node *node = node_alone(false);
-    struct addr from = ip6("2001:db8::99", 4000);
+    struct addr from = dht_sim_ip6("2001:db8::99", 4000);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -290,7 +264,7 @@ static void test_node_without_ipv6_ignores_ipv6_datagrams(void)
 static void test_node_answers_ipv6_query_with_nodes6_and_18_byte_ip(void)
 {
     struct dht_node *node = node_with_both_tables();
-    struct addr from = ip6("2001:db8::99", 4000);
+    struct addr from = dht_sim_ip6("2001:db8::99", 4000);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -306,7 +280,7 @@ static void test_node_answers_ipv6_query_with_nodes6_and_18_byte_ip(void)
 static void test_node_answers_want_with_the_families_asked_for(void)
 {
     struct dht_node *node = node_with_both_tables();
-    struct addr from4 = ip4(0xc6336407u, 4000), from6 = ip6("2001:db8::99", 4000);
+    struct addr from4 = dht_sim_ip4(0xc6336407u, 4000), from6 = dht_sim_ip6("2001:db8::99", 4000);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -332,7 +306,7 @@ static void test_node_answers_want_with_the_families_asked_for(void)
 static void test_node_ipv4_only_gives_no_nodes6_even_when_asked(void)
 {
     struct dht_node *node = node_alone(false);
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -343,7 +317,7 @@ static void test_node_ipv4_only_gives_no_nodes6_even_when_asked(void)
 
 static void test_node_dual_stack_queries_want_both_families(void)
 {
-    struct addr boot = ip6("2001:db8::2", 6881);
+    struct addr boot = dht_sim_ip6("2001:db8::2", 6881);
     struct dht_node_config cfg;
     struct dht_node *node = NULL;
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
@@ -365,7 +339,7 @@ static void test_node_dual_stack_queries_want_both_families(void)
 
 static void test_node_ipv4_only_skips_ipv6_bootstrap(void)
 {
-    struct addr boot = ip6("2001:db8::2", 6881);
+    struct addr boot = dht_sim_ip6("2001:db8::2", 6881);
     struct dht_node_config cfg;
     struct dht_node *node = NULL;
 
@@ -420,8 +394,8 @@ static int64_t announce(struct dht_node *node, const struct addr *from, const ui
 static void test_node_token_is_bound_to_the_ipv6_address(void)
 {
     struct dht_node *node = node_alone(true);
-    struct addr a = ip6("2001:db8::a", 4000), b = ip6("2001:db8::b", 4000);
-    struct addr same_ip_other_port = ip6("2001:db8::a", 5000);
+    struct addr a = dht_sim_ip6("2001:db8::a", 4000), b = dht_sim_ip6("2001:db8::b", 4000);
+    struct addr same_ip_other_port = dht_sim_ip6("2001:db8::a", 5000);
     uint8_t hash[KRPC_ID_LEN] = {0x33}, token[64], buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
     size_t token_len = get_peers(node, &a, hash, token, &r, buf);
@@ -435,7 +409,7 @@ static void test_node_token_is_bound_to_the_ipv6_address(void)
 static void test_node_get_peers_over_ipv6_returns_ipv6_values(void)
 {
     struct dht_node *node = node_alone(true);
-    struct addr a6 = ip6("2001:db8::a", 4000), a4 = ip4(0xc6336407u, 4000);
+    struct addr a6 = dht_sim_ip6("2001:db8::a", 4000), a4 = dht_sim_ip4(0xc6336407u, 4000);
     uint8_t hash[KRPC_ID_LEN] = {0x33}, token[64], buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
     size_t len;
@@ -459,13 +433,13 @@ static void test_node_get_peers_over_ipv6_returns_ipv6_values(void)
 static void test_node_full_ipv6_get_peers_answer_fits_a_datagram(void)
 {
     struct dht_node *node = node_with_both_tables();
-    struct addr from = ip6("2001:db8::99", 4000);
+    struct addr from = dht_sim_ip6("2001:db8::99", 4000);
     uint8_t hash[KRPC_ID_LEN] = {0x33}, token[64], buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg q, r;
     struct addr to;
 
     for (uint32_t i = 0; i < 2 * DHT_PEERS_REPLY_MAX; i++) {
-        struct addr peer = ip6("2001:db8::5:0", (uint16_t)(1000 + i));
+        struct addr peer = dht_sim_ip6("2001:db8::5:0", (uint16_t)(1000 + i));
         CHECK_INT(dht_peers_announce(dht_node_peers(node), hash, &peer, 0), 0);
     }
     CHECK(get_peers(node, &from, hash, token, &r, buf) > 0);

@@ -1,4 +1,5 @@
 #include "dht_limit.h"
+#include "dht_sim.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -7,19 +8,6 @@
 #include <sodium.h>
 
 static const uint8_t key[DHT_LIMIT_KEY_LEN] = {9, 8, 7};
-
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
 
 static int take_many(struct dht_limit *l, const struct addr *a, int n, uint64_t now_ms)
 {
@@ -34,7 +22,7 @@ static int take_many(struct dht_limit *l, const struct addr *a, int n, uint64_t 
 static void test_limit_allows_burst_then_rate(void)
 {
     struct dht_limit *l;
-    struct addr a = ip4(0xc0000201u, 1);
+    struct addr a = dht_sim_ip4(0xc0000201u, 1);
 
     CHECK_INT(dht_limit_new(5, 25, 64, key, &l), 0);
     CHECK_INT(take_many(l, &a, 100, 0), 25);
@@ -49,8 +37,8 @@ static void test_limit_allows_burst_then_rate(void)
 static void test_limit_counts_ips_apart_and_ignores_ports(void)
 {
     struct dht_limit *l;
-    struct addr a = ip4(0xc0000201u, 1), a_other_port = ip4(0xc0000201u, 2);
-    struct addr b = ip4(0xc0000202u, 1);
+    struct addr a = dht_sim_ip4(0xc0000201u, 1), a_other_port = dht_sim_ip4(0xc0000201u, 2);
+    struct addr b = dht_sim_ip4(0xc0000202u, 1);
 
     CHECK_INT(dht_limit_new(1, 3, 64, key, &l), 0);
     CHECK_INT(take_many(l, &a, 2, 0), 2);
@@ -62,13 +50,13 @@ static void test_limit_counts_ips_apart_and_ignores_ports(void)
 static void test_limit_stays_bounded_under_many_ips(void)
 {
     struct dht_limit *l;
-    struct addr flooder = ip4(0xc0000201u, 1);
+    struct addr flooder = dht_sim_ip4(0xc0000201u, 1);
 
     CHECK_INT(dht_limit_new(1, 2, 16, key, &l), 0);
     CHECK_INT(take_many(l, &flooder, 10, 0), 2);
     /* Thousands of other IPs pass through a table of 16 slots; each gets its burst. */
     for (uint32_t i = 0; i < 5000; i++) {
-        struct addr a = ip4(0x0a000000u + i, 1);
+        struct addr a = dht_sim_ip4(0x0a000000u + i, 1);
         CHECK(dht_limit_take(l, &a, 0));
     }
     dht_limit_free(l);

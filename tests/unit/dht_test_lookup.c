@@ -20,19 +20,6 @@
 #define MINUTE_MS (60 * SECOND_MS)
 #define NET_NODES 120
 
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
-
 /* ---- the closest-set ---- */
 
 static struct dht_contact contact(uint8_t first, uint8_t last, uint32_t ip)
@@ -42,7 +29,7 @@ static struct dht_contact contact(uint8_t first, uint8_t last, uint32_t ip)
     memset(&c, 0, sizeof(c));
     c.id[0] = first;
     c.id[19] = last;
-    c.addr = ip4(ip, 6881);
+    c.addr = dht_sim_ip4(ip, 6881);
     return c;
 }
 

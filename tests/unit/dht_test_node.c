@@ -20,19 +20,6 @@
 
 static const uint8_t peer_id[KRPC_ID_LEN] = {0x42, 0x42, 0x42};
 
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
-
 /* A node on its own at 192.0.2.1:6881 with ID 11 11 ... 11, fed by hand. */
 static struct dht_node *node_alone(bool read_only, const struct addr *bootstrap)
 {
@@ -42,7 +29,7 @@ static struct dht_node *node_alone(bool read_only, const struct addr *bootstrap)
     memset(&cfg, 0, sizeof(cfg));
     memset(cfg.id, 0x11, sizeof(cfg.id));
     cfg.read_only = read_only;
-    cfg.own_addr = ip4(0xc0000201u, 6881);
+    cfg.own_addr = dht_sim_ip4(0xc0000201u, 6881);
     cfg.bootstrap = bootstrap;
     cfg.nbootstrap = bootstrap != NULL ? 1 : 0;
     CHECK_INT(dht_node_new(&cfg, 0, &node), 0);
@@ -166,7 +153,7 @@ static int64_t put_item(struct dht_node *node, const struct signed_item *it, con
 static void test_node_answers_ping_with_requester_address(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000), to;
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), to;
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -189,7 +176,7 @@ static void contacts_make(struct dht_contact *c, size_t n, uint8_t *saved)
 {
     for (size_t i = 0; i < n; i++) {
         memset(c[i].id, (int)(i * 13 + 1), KRPC_ID_LEN);
-        c[i].addr = ip4(0x0a000001u + (uint32_t)i, 6881);
+        c[i].addr = dht_sim_ip4(0x0a000001u + (uint32_t)i, 6881);
         CHECK_INT(dht_contact_write(&c[i], saved + i * KRPC_NODE_LEN), 0);
     }
 }
@@ -220,7 +207,7 @@ static void test_node_answers_find_node_with_closest_contacts(void)
     struct dht_node *node = node_alone(false, NULL);
     uint8_t saved[20 * KRPC_NODE_LEN], target[KRPC_ID_LEN] = {0x80};
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
-    struct addr from = ip4(0xc6336407u, 4000), to;
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), to;
     struct dht_contact c[20];
     struct krpc_msg q, r;
 
@@ -250,7 +237,7 @@ static void test_node_answers_unknown_method_with_error_204(void)
 {
     static const char raw[] = "d1:ad2:id20:BBBBBBBBBBBBBBBBBBBBe1:q4:vote1:t2:uu1:y1:qe";
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000), to;
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), to;
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg r;
 
@@ -266,7 +253,7 @@ static void test_node_answers_unknown_method_with_error_204(void)
 static void test_node_put_needs_token_from_get(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000), other = ip4(0xc6336408u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), other = dht_sim_ip4(0xc6336408u, 4000);
     struct signed_item it;
     uint8_t token[64];
     size_t token_len;
@@ -286,7 +273,7 @@ static void test_node_put_needs_token_from_get(void)
 static void test_node_put_answers_bep44_error_codes(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     struct signed_item it, older, forged, big;
     uint8_t token[64];
     size_t token_len = get_token(node, &from, 0, token);
@@ -317,7 +304,7 @@ static void test_node_put_answers_bep44_error_codes(void)
 static void test_node_get_returns_stored_item_and_skips_unchanged(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000), to;
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), to;
     uint8_t buf[DHT_NODE_DATAGRAM_MAX], token[64];
     size_t token_len = get_token(node, &from, 0, token);
     struct signed_item it;
@@ -357,7 +344,7 @@ static void run_alone(struct dht_node *node, uint64_t from_ms, uint64_t to_ms)
 static void test_node_tokens_survive_one_rotation_of_five_minutes(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     struct signed_item first, second, third;
     uint8_t token[64];
     size_t token_len;
@@ -386,7 +373,7 @@ static void test_node_tokens_survive_one_rotation_of_five_minutes(void)
 static void test_node_rate_limit_refuses_flooding_ip(void)
 {
     struct dht_node *node = node_alone(false, NULL);
-    struct addr flooder = ip4(0xcb007101u, 1234), quiet = ip4(0xcb007102u, 1234);
+    struct addr flooder = dht_sim_ip4(0xcb007101u, 1234), quiet = dht_sim_ip4(0xcb007102u, 1234);
     const struct dht_node_stats *st = dht_node_stats(node);
 
     for (int i = 0; i < 100; i++) {
@@ -414,7 +401,7 @@ static void noop_cb(void *user, const struct dht_lookup_event *ev)
 
 static void test_node_spaces_queries_to_one_destination(void)
 {
-    struct addr only = ip4(0xcb007109u, 6881);
+    struct addr only = dht_sim_ip4(0xcb007109u, 6881);
     struct dht_node *node = node_alone(false, &only);
     uint8_t target[KRPC_ID_LEN];
     size_t sent_at_once, sent_in_5s;
@@ -454,7 +441,7 @@ static void test_node_drops_and_counts_malformed_datagrams(void)
         "d1:ad2:id20:BBBBBBBBBBBBBBBBBBBBe1:q4:pinge", /* no t */
     };
     struct dht_node *node = node_alone(false, NULL);
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     const struct dht_node_stats *st = dht_node_stats(node);
     size_t n = sizeof(garbage) / sizeof(garbage[0]);
 
@@ -470,7 +457,7 @@ static void test_node_drops_and_counts_malformed_datagrams(void)
 
 static void test_node_ignores_response_from_another_address(void)
 {
-    struct addr boot = ip4(0xcb007109u, 6881), other = ip4(0xcb00710au, 6881), to;
+    struct addr boot = dht_sim_ip4(0xcb007109u, 6881), other = dht_sim_ip4(0xcb00710au, 6881), to;
     struct dht_node *node = node_alone(false, &boot);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg q, r;
@@ -496,7 +483,7 @@ static void test_node_marks_unanswering_contact_down(void)
     uint8_t saved[KRPC_NODE_LEN];
     uint64_t t;
 
-    c.addr = ip4(0xcb007107u, 6881);
+    c.addr = dht_sim_ip4(0xcb007107u, 6881);
     CHECK_INT(dht_contact_write(&c, saved), 0);
     CHECK_INT(dht_node_import_nodes(node, saved, sizeof(saved)), 1);
     for (t = 0; t < 10 * SECOND_MS; t += 100) {
@@ -511,7 +498,7 @@ static void test_node_marks_unanswering_contact_down(void)
 
 static void test_node_timeout_follows_outstanding_query(void)
 {
-    struct addr boot = ip4(0xcb007109u, 6881);
+    struct addr boot = dht_sim_ip4(0xcb007109u, 6881);
     struct dht_node *node = node_alone(false, &boot);
 
     CHECK_INT(dht_node_timeout_ms(node, 0), 0); /* first tick due at once */
@@ -525,7 +512,7 @@ static void test_node_timeout_follows_outstanding_query(void)
 
 static void test_node_bootstrap_added_later_is_used_at_next_tick(void)
 {
-    struct addr boot = ip4(0xcb007109u, 6881), bad = ip4(0, 6881), to;
+    struct addr boot = dht_sim_ip4(0xcb007109u, 6881), bad = dht_sim_ip4(0, 6881), to;
     struct dht_node *node = node_alone(false, NULL);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg q;
@@ -547,7 +534,7 @@ static void test_node_bootstrap_added_later_is_used_at_next_tick(void)
 static void test_node_read_only_answers_nothing(void)
 {
     struct dht_node *node = node_alone(true, NULL);
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
 
     ping_from(node, &from, 0);
     CHECK_INT(drain(node), 0);
@@ -558,7 +545,7 @@ static void test_node_read_only_answers_nothing(void)
 
 static void test_node_read_only_sets_ro_in_queries(void)
 {
-    struct addr boot = ip4(0xcb007109u, 6881), to;
+    struct addr boot = dht_sim_ip4(0xcb007109u, 6881), to;
     struct dht_node *node = node_alone(true, &boot);
     uint8_t buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg q;
@@ -581,7 +568,7 @@ static void test_node_export_and_import_round_trip(void)
         memset(c.id, 0, KRPC_ID_LEN);
         c.id[0] = (uint8_t)(i * 8 + 1);
         c.id[19] = (uint8_t)i;
-        c.addr = ip4(0x0a000001u + (uint32_t)i, 6881);
+        c.addr = dht_sim_ip4(0x0a000001u + (uint32_t)i, 6881);
         CHECK_INT(dht_contact_write(&c, saved + i * KRPC_NODE_LEN), 0);
     }
     CHECK(dht_node_import_nodes(a, saved, sizeof(saved)) > 0);
@@ -684,7 +671,7 @@ static void test_node_keeps_working_after_flood_of_garbage(void)
     net_build(&net, 30, 2, SIZE_MAX, MINUTE_MS);
     st = dht_node_stats(dht_sim_node(net.sim, victim));
     for (uint32_t i = 0; i < 2000; i++) {
-        struct addr from = ip4(0xcb000000u + i, (uint16_t)(1000 + i));
+        struct addr from = dht_sim_ip4(0xcb000000u + i, (uint16_t)(1000 + i));
         size_t len = 1 + i % sizeof(junk);
         dht_sim_random(net.sim, junk, len);
         if (i % 3 == 0) {

@@ -2,6 +2,7 @@
 #include "dht_peers.h"
 #include "krpc.h"
 #include "log.h"
+#include "dht_sim.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
@@ -15,32 +16,6 @@ static const uint8_t hash_a[KRPC_ID_LEN] = {0xaa, 1};
 static const uint8_t hash_b[KRPC_ID_LEN] = {0xbb, 2};
 static const uint8_t hash_c[KRPC_ID_LEN] = {0xcc, 3};
 static const uint8_t peer_id[KRPC_ID_LEN] = {0x42, 0x42};
-
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
-
-static struct addr ip6(const char *text, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin6->sin6_family = AF_INET6;
-    CHECK_INT(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
-    sin6->sin6_port = htons(port);
-    a.len = sizeof(*sin6);
-    return a;
-}
 
 static struct dht_peers *peers_make(size_t swarms, size_t per_swarm, size_t total)
 {
@@ -61,7 +36,7 @@ static void test_peers_keeps_announced_peer_in_compact_form(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
     struct krpc_span v[4];
-    struct addr a = ip4(0xc0000207u, 6881); /* 192.0.2.7:6881 */
+    struct addr a = dht_sim_ip4(0xc0000207u, 6881); /* 192.0.2.7:6881 */
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), 0);
     CHECK_INT(dht_peers_get(p, hash_a, AF_INET, 1000, v, 4), 1);
@@ -76,7 +51,7 @@ static void test_peers_announce_again_keeps_one_entry_newest_first(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
     struct krpc_span v[4];
-    struct addr a = ip4(0xc0000201u, 1000), b = ip4(0xc0000202u, 1000);
+    struct addr a = dht_sim_ip4(0xc0000201u, 1000), b = dht_sim_ip4(0xc0000202u, 1000);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), 0);
     CHECK_INT(dht_peers_announce(p, hash_a, &b, 10), 0);
@@ -91,7 +66,7 @@ static void test_peers_announce_again_keeps_one_entry_newest_first(void)
 static void test_peers_same_ip_other_port_is_another_peer(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
-    struct addr a = ip4(0x7f000001u, 7001), b = ip4(0x7f000001u, 7002);
+    struct addr a = dht_sim_ip4(0x7f000001u, 7001), b = dht_sim_ip4(0x7f000001u, 7002);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), 0);
     CHECK_INT(dht_peers_announce(p, hash_a, &b, 0), 0);
@@ -103,7 +78,7 @@ static void test_peers_expire_after_thirty_minutes(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
     struct krpc_span v[4];
-    struct addr a = ip4(0xc0000201u, 1000), b = ip4(0xc0000202u, 1000);
+    struct addr a = dht_sim_ip4(0xc0000201u, 1000), b = dht_sim_ip4(0xc0000202u, 1000);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), 0);
     CHECK_INT(dht_peers_announce(p, hash_b, &b, 10 * MINUTE_MS), 0);
@@ -122,7 +97,7 @@ static void test_peers_full_swarm_drops_its_oldest(void)
     struct krpc_span v[8];
 
     for (uint32_t i = 0; i < 4; i++) {
-        struct addr a = ip4(0xc0000201u + i, 1000);
+        struct addr a = dht_sim_ip4(0xc0000201u + i, 1000);
         CHECK_INT(dht_peers_announce(p, hash_a, &a, i), 0);
     }
     CHECK_INT(dht_peers_get(p, hash_a, AF_INET, 10, v, 8), 3);
@@ -135,8 +110,8 @@ static void test_peers_full_store_drops_oldest_of_all(void)
 {
     struct dht_peers *p = peers_make(0, 0, 3);
     struct krpc_span v[8];
-    struct addr a1 = ip4(0xc0000201u, 1), a2 = ip4(0xc0000202u, 1);
-    struct addr b1 = ip4(0xc0000203u, 1), c1 = ip4(0xc0000204u, 1);
+    struct addr a1 = dht_sim_ip4(0xc0000201u, 1), a2 = dht_sim_ip4(0xc0000202u, 1);
+    struct addr b1 = dht_sim_ip4(0xc0000203u, 1), c1 = dht_sim_ip4(0xc0000204u, 1);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a1, 0), 0);
     CHECK_INT(dht_peers_announce(p, hash_b, &b1, 1), 0);
@@ -153,7 +128,7 @@ static void test_peers_full_swarm_list_drops_least_recent_swarm(void)
 {
     struct dht_peers *p = peers_make(2, 0, 0);
     struct krpc_span v[8];
-    struct addr a = ip4(0xc0000201u, 1);
+    struct addr a = dht_sim_ip4(0xc0000201u, 1);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), 0);
     CHECK_INT(dht_peers_announce(p, hash_b, &a, 1), 0);
@@ -170,10 +145,10 @@ static void test_peers_get_gives_one_family_bounded(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
     struct krpc_span v[8];
-    struct addr six = ip6("2001:db8::5", 6881);
+    struct addr six = dht_sim_ip6("2001:db8::5", 6881);
 
     for (uint32_t i = 0; i < 5; i++) {
-        struct addr a = ip4(0xc0000201u + i, 1000);
+        struct addr a = dht_sim_ip4(0xc0000201u + i, 1000);
         CHECK_INT(dht_peers_announce(p, hash_a, &a, i), 0);
     }
     CHECK_INT(dht_peers_announce(p, hash_a, &six, 9), 0);
@@ -188,7 +163,7 @@ static void test_peers_get_gives_one_family_bounded(void)
 static void test_peers_refuse_port_zero(void)
 {
     struct dht_peers *p = peers_make(0, 0, 0);
-    struct addr a = ip4(0xc0000201u, 0);
+    struct addr a = dht_sim_ip4(0xc0000201u, 0);
 
     CHECK_INT(dht_peers_announce(p, hash_a, &a, 0), -EINVAL);
     CHECK_INT(dht_peers_count(p), 0);
@@ -205,7 +180,7 @@ static struct dht_node *node_alone(void)
 
     memset(&cfg, 0, sizeof(cfg));
     memset(cfg.id, 0x11, sizeof(cfg.id));
-    cfg.own_addr = ip4(0xc0000201u, 6881);
+    cfg.own_addr = dht_sim_ip4(0xc0000201u, 6881);
     CHECK_INT(dht_node_new(&cfg, 0, &node), 0);
     return node;
 }
@@ -266,7 +241,7 @@ static int64_t announce(struct dht_node *node, const struct addr *from, const ui
 static void test_node_announce_then_get_peers_returns_values(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000); /* 198.51.100.7:4000 */
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000); /* 198.51.100.7:4000 */
     uint8_t token[64], buf[DHT_NODE_DATAGRAM_MAX];
     struct krpc_msg q, r;
     size_t nvalues = 99, token_len = get_peers(node, &from, 0, token, &nvalues);
@@ -289,7 +264,7 @@ static void test_node_announce_then_get_peers_returns_values(void)
 static void test_node_announce_implied_port_takes_source_port(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     struct krpc_span v[2];
     uint8_t token[64];
     size_t nvalues, token_len = get_peers(node, &from, 0, token, &nvalues);
@@ -303,7 +278,7 @@ static void test_node_announce_implied_port_takes_source_port(void)
 static void test_node_announce_with_bad_token_answers_203(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000), other = ip4(0xc6336408u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000), other = dht_sim_ip4(0xc6336408u, 4000);
     uint8_t token[64];
     size_t nvalues, token_len = get_peers(node, &from, 0, token, &nvalues);
 
@@ -318,7 +293,7 @@ static void test_node_announce_with_bad_token_answers_203(void)
 static void test_node_announce_port_zero_answers_203(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     uint8_t token[64];
     size_t nvalues, token_len = get_peers(node, &from, 0, token, &nvalues);
 
@@ -330,12 +305,12 @@ static void test_node_announce_port_zero_answers_203(void)
 static void test_node_full_get_peers_answer_fits_a_datagram(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     uint8_t token[64];
     size_t nvalues;
 
     for (uint32_t i = 0; i < 2 * DHT_PEERS_REPLY_MAX; i++) {
-        struct addr peer = ip4(0x0a000001u + i, 6881);
+        struct addr peer = dht_sim_ip4(0x0a000001u + i, 6881);
         size_t len = get_peers(node, &peer, i, token, &nvalues);
         CHECK_INT(announce(node, &peer, token, len, 6881, false, i), 0);
     }
@@ -347,7 +322,7 @@ static void test_node_full_get_peers_answer_fits_a_datagram(void)
 static void test_node_drops_peers_after_lifetime(void)
 {
     struct dht_node *node = node_alone();
-    struct addr from = ip4(0xc6336407u, 4000);
+    struct addr from = dht_sim_ip4(0xc6336407u, 4000);
     uint8_t token[64];
     size_t nvalues, token_len = get_peers(node, &from, 0, token, &nvalues);
 

@@ -1,21 +1,9 @@
 #include "dht_rpc.h"
+#include "dht_sim.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-
-static struct addr ip4(uint32_t ip, uint16_t port)
-{
-    struct addr a;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
-
-    memset(&a, 0, sizeof(a));
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = htonl(ip);
-    sin->sin_port = htons(port);
-    a.len = sizeof(*sin);
-    return a;
-}
 
 static const uint8_t tid_a[DHT_RPC_TID_LEN] = {1, 2, 3, 4};
 static const uint8_t tid_b[DHT_RPC_TID_LEN] = {5, 6, 7, 8};
@@ -23,7 +11,7 @@ static const uint8_t tid_b[DHT_RPC_TID_LEN] = {5, 6, 7, 8};
 /* Sends a call at `sent_ms` and answers it rtt_ms later, n times. */
 static void answer_after(struct dht_rpc *rpc, uint32_t rtt_ms, int n)
 {
-    struct addr to = ip4(0xc0000201u, 6881);
+    struct addr to = dht_sim_ip4(0xc0000201u, 6881);
 
     for (int i = 0; i < n; i++) {
         uint64_t sent = (uint64_t)i * 10000;
@@ -69,7 +57,7 @@ static void test_rpc_timeout_follows_measured_round_trips(void)
 static void test_rpc_matches_answers_by_tid_and_address(void)
 {
     struct dht_rpc rpc;
-    struct addr to = ip4(0xc0000201u, 6881), other_port = ip4(0xc0000201u, 6882);
+    struct addr to = dht_sim_ip4(0xc0000201u, 6881), other_port = dht_sim_ip4(0xc0000201u, 6882);
     struct dht_rpc_call *c;
 
     CHECK_INT(dht_rpc_init(&rpc, 4), 0);
@@ -87,7 +75,7 @@ static void test_rpc_matches_answers_by_tid_and_address(void)
 static void test_rpc_table_is_bounded(void)
 {
     struct dht_rpc rpc;
-    struct addr to = ip4(0xc0000201u, 6881);
+    struct addr to = dht_sim_ip4(0xc0000201u, 6881);
 
     CHECK_INT(dht_rpc_init(&rpc, 1), 0);
     CHECK(dht_rpc_start(&rpc, tid_a, &to, KRPC_PING, NULL, 0, 0) != NULL);
@@ -98,7 +86,7 @@ static void test_rpc_table_is_bounded(void)
 static void test_rpc_reports_soft_then_hard_deadline(void)
 {
     struct dht_rpc rpc;
-    struct addr to = ip4(0xc0000201u, 6881);
+    struct addr to = dht_sim_ip4(0xc0000201u, 6881);
     struct dht_rpc_call *c;
     uint64_t soft = DHT_RPC_RTO_INITIAL_MS, hard = soft + DHT_RPC_LATE_MS;
 
@@ -119,7 +107,7 @@ static void test_rpc_reports_soft_then_hard_deadline(void)
 static void test_rpc_disown_detaches_calls(void)
 {
     struct dht_rpc rpc;
-    struct addr to = ip4(0xc0000201u, 6881);
+    struct addr to = dht_sim_ip4(0xc0000201u, 6881);
     int owner;
     struct dht_rpc_call *c;
 
