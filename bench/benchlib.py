@@ -150,11 +150,13 @@ class Procs:
     def __init__(self):
         self.running = []
 
-    def start(self, argv, log_path, stdout=None):
-        """Starts argv with stderr (and stdout, unless given) to log_path."""
+    def start(self, argv, log_path, stdout=None, new_session=False):
+        """Starts argv with stderr (and stdout, unless given) to log_path; new_session puts it
+        in a session of its own (so a Ctrl-C at the terminal reaches only this script)."""
         with open(log_path, "wb") as log:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                 stdout=log if stdout is None else stdout, stderr=log)
+                                 stdout=log if stdout is None else stdout, stderr=log,
+                                 start_new_session=new_session)
         self.running.append(p)
         return p
 

@@ -47,6 +47,7 @@ class Bench:
         self.lt = None
         self.items = []  # (seed, key, seq, value)
         self.deadline = time.monotonic() + args.max_seconds
+        self.failures = 0
 
     def left(self):
         return self.deadline - time.monotonic()
@@ -111,10 +112,11 @@ class Bench:
 
     # ---- items and lookups ----
 
-    def run(self, argv, timeout=60):
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    def run(self, argv, timeout=60, stderr=False):
+        done = subprocess.run(argv, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT if stderr else subprocess.DEVNULL,
                               timeout=timeout)
-        return done.returncode, done.stdout.decode()
+        return done.returncode, done.stdout.decode(errors="replace")
 
     def publish(self):
         stored = []
@@ -154,10 +156,15 @@ class Bench:
                 break
             item = random.choice(self.items)
             boot = "%s:%d" % random.choice(self.live_addrs())
-            _, out = self.run([self.cli, "dht-get", "--bootstrap", boot, "--rate-limit", RATE,
-                               "--bind", "127.0.0.1:0", "--key", item[1].hex(),
-                               "--timeout-ms", "60000"], timeout=70)
-            results += self.parse_gets(out)
+            argv = [self.cli, "dht-get", "--bootstrap", boot, "--rate-limit", RATE, "--bind",
+                    "127.0.0.1:0", "--key", item[1].hex(), "--timeout-ms", "60000", "-v"]
+            _, out = self.run(argv, timeout=70, stderr=True)
+            got = self.parse_gets(out) or [(False, None, 60000, None)]  # no end: a failure
+            if not got[0][0]:  # kept for a look: what the failed lookup saw
+                self.failures += 1
+                with open(os.path.join(self.out_dir, f"failed-{self.failures}.txt"), "w") as f:
+                    f.write("$ " + " ".join(argv) + "\n" + out)
+            results += got
         return results
 
     def warm(self):

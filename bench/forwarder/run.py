@@ -39,8 +39,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (BenchError, dns_query, fmt, free_port, loadavg,  # noqa: E402
-                      med, niced, proc_status_kib, run_dnsperf, verdict)
+from benchlib import (BenchError, Procs, core_stat, dns_query, fmt, free_port,  # noqa: E402
+                      loadavg, med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf,
+                      udp_rcvbuf_errors, udp_socket_drops, verdict)
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(BENCH_DIR))
@@ -63,88 +64,6 @@ DNS_TYPE_A = 1
 DNS_TYPE_TXT = 16
 DNS_CLASS_IN = 1
 DNS_CLASS_CH = 3
-
-
-# ---------------------------------------------------------------- processes
-
-class Procs:
-    """Every process this script starts, so that all of them can be stopped at the end."""
-
-    def __init__(self):
-        self.running = []
-
-    def start(self, argv, log_path):
-        log = open(log_path, "wb")
-        try:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT)
-        finally:
-            log.close()
-        self.running.append(p)
-        return p
-
-    def stop(self, p, grace_s=3.0):
-        """SIGTERM, then SIGKILL after grace_s; returns the exit status."""
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=grace_s)
-        if p in self.running:
-            self.running.remove(p)
-        return p.returncode
-
-    def stop_all(self):
-        for p in list(self.running):
-            try:
-                self.stop(p, grace_s=2.0)
-            except Exception as e:  # keep going: the others must still be stopped
-                print(f"warning: could not stop pid {p.pid}: {e}", file=sys.stderr)
-
-
-def proc_cpu_ticks(pid):
-    """utime + stime of a process, in clock ticks (proc(5): fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def core_ticks(core):
-    """Ticks of one CPU from /proc/stat: busy (everything but idle, iowait and steal),
-    softirq (packet delivery on loopback lands here) and steal."""
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{core} "):
-                v = [int(x) for x in line.split()[1:]]
-                user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
-                busy = user + nice + system + irq + softirq
-                return {"busy": busy, "softirq": softirq, "steal": steal}
-    raise BenchError(f"cpu{core} not in /proc/stat")
-
-
-def udp_socket_drops(addr, port):
-    """Datagrams dropped at the UDP socket bound to addr:port (proc(5), /proc/net/udp), or
-    None. While sockets come and go by the thousand (a fresh port per upstream query), a
-    read of the table can skip a line, so a missing socket is looked for again."""
-    want = "%08X:%04X" % (struct.unpack("<I", socket.inet_aton(addr))[0], port)
-    for _ in range(5):
-        with open("/proc/net/udp") as f:
-            next(f)
-            for line in f:
-                cols = line.split()
-                if cols[1] == want:
-                    return int(cols[-1])
-    return None
-
-
-def udp_rcvbuf_errors():
-    """Datagrams the kernel dropped because a socket's receive buffer was full (all sockets)."""
-    with open("/proc/net/snmp") as f:
-        rows = [line.split() for line in f if line.startswith("Udp:")]
-    return int(rows[1][rows[0].index("RcvbufErrors")])
 
 
 # ---------------------------------------------------------------- DNS
@@ -246,7 +165,7 @@ class Bench:
         return {"daemon": proc_cpu_ticks(daemon_pid),
                 "upstream": proc_cpu_ticks(self.upstream.pid),
                 "dnsperf": proc_cpu_ticks(dnsperf_pid),
-                "gen": core_ticks(a.gen_core), "core": core_ticks(a.daemon_core),
+                "gen": core_stat(a.gen_core), "core": core_stat(a.daemon_core),
                 "drops": udp_rcvbuf_errors(),
                 "daemon_drops": udp_socket_drops(self.daemon_addr, self.daemon_port),
                 "upstream_drops": udp_socket_drops(UPSTREAM_ADDR, self.upstream_port)}

@@ -64,6 +64,7 @@ import time
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, BENCH_DIR)
+import benchlib  # noqa: E402
 from benchlib import (CLK_TCK, BenchError, core_stat, dns_query, fmt, loadavg,  # noqa: E402
                       med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf, verdict)
 
@@ -138,12 +139,13 @@ class Namespace:
 
 # ---------------------------------------------------------------- processes
 
-class Procs:
-    """Every process started here, stopped at the end whatever happens."""
+class StackProcs(benchlib.Procs):
+    """Every process started here, each logging to OUTDIR/NAME.log after a line with its
+    command, in a session of its own; stopped at the end whatever happens."""
 
     def __init__(self, outdir):
+        super().__init__()
         self.outdir = outdir
-        self.running = []
 
     def start(self, name, argv):
         with open(os.path.join(self.outdir, f"{name}.log"), "ab") as log:
@@ -154,25 +156,6 @@ class Procs:
         p.name = name
         self.running.append(p)
         return p
-
-    def stop(self, p, grace_s=5.0):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=grace_s)
-        if p in self.running:
-            self.running.remove(p)
-        return p.returncode
-
-    def stop_all(self):
-        for p in list(self.running):
-            try:
-                self.stop(p, grace_s=3.0)
-            except Exception as e:  # the others must still be stopped
-                print(f"warning: could not stop pid {p.pid}: {e}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- DNS
@@ -627,7 +610,7 @@ def main():
     signal.signal(signal.SIGALRM, on_signal)
     signal.alarm(args.max_seconds + 60)  # behind the per-step budget
 
-    procs = Procs(outdir)
+    procs = StackProcs(outdir)
     bench = Bench(args, outdir, procs)
     env = {
         "host": f"{platform.node()}, Linux {platform.release()}, {os.cpu_count()} CPUs",
