@@ -652,5 +652,6 @@ void rt_backend_stats(const struct rt_backend *b, struct rt_backend_stats *out)
     }
     out->mismatched += ts.mismatched;
     out->tcp_connects = ts.connects;
+    out->tcp_blocks = ts.blocks;
     out->tcp_resent = ts.resent;
 }

@@ -54,6 +54,7 @@ struct rt_backend_stats {
     uint64_t send_errors;  /* queries the socket refused */
     uint64_t send_batches; /* sendmmsg calls for queued queries */
     uint64_t tcp_connects; /* TCP connections opened */
+    uint64_t tcp_blocks;   /* TCP query blocks allocated */
     uint64_t tcp_resent;   /* TCP queries sent again after their connection closed */
     uint64_t full;         /* queries refused because every slot was taken */
     uint64_t refused;      /* ICMP port unreachable reports */

@@ -12,6 +12,10 @@
 /* A whole frame (RFC 1035 4.2.2: 2-byte length, up to 65535 bytes) and the start of the
  * next one: the most the read buffer ever holds. */
 #define RT_TCP_RBUF_MAX (2 + DNS_TCP_MAX + RT_TCP_READ_CHUNK)
+#define RT_TCP_SMALL_QUERY                                                                         \
+    512                  /* ours: queries up to this size reuse the blocks of finished ones        \
+                          */
+#define RT_TCP_SPARES 64 /* ours: blocks kept for reuse */
 
 struct rt_tcp_conn;
 
@@ -67,20 +71,58 @@ struct rt_tcp {
     uint32_t outstanding;
     struct rt_tcp_conn *conns[RT_TCP_MAX_CONNS]; /* those taking queries */
     struct rt_tcp_stats stats;
+    struct rt_tcp_query *spares; /* finished small queries, kept for the next ones */
+    uint32_t n_spares;
 };
 
 static void rt_tcp_maybe_free(struct rt_tcp *t)
 {
     if (t->closing && t->alive == 0) {
+        while (t->spares != NULL) {
+            struct rt_tcp_query *q = t->spares;
+            t->spares = q->next;
+            free(q);
+        }
         free(t);
     }
+}
+
+/* A query of len bytes: a kept block when it is small and one is there, so that a steady
+ * stream of TCP queries allocates nothing. Its header is zeroed. */
+static struct rt_tcp_query *rt_tcp_query_alloc(struct rt_tcp *t, size_t len)
+{
+    struct rt_tcp_query *q = t->spares;
+
+    if (len <= RT_TCP_SMALL_QUERY && q != NULL) {
+        t->spares = q->next;
+        t->n_spares--;
+        memset(q, 0, sizeof(*q));
+        return q;
+    }
+    q = calloc(1, sizeof(*q) + 2 + (len <= RT_TCP_SMALL_QUERY ? RT_TCP_SMALL_QUERY : len));
+    t->stats.blocks += q != NULL ? 1 : 0;
+    return q;
+}
+
+/* Keeps a small query's block for the next one, up to RT_TCP_SPARES; frees the rest. */
+static void rt_tcp_query_free(struct rt_tcp_query *q)
+{
+    struct rt_tcp *t = q->owner;
+
+    if (q->len <= RT_TCP_SMALL_QUERY && !t->closing && t->n_spares < RT_TCP_SPARES) {
+        q->next = t->spares;
+        t->spares = q;
+        t->n_spares++;
+        return;
+    }
+    free(q);
 }
 
 static void rt_tcp_release(struct rt_tcp_query *q)
 {
     q->finished = true;
     if (q->writes == 0) {
-        free(q);
+        rt_tcp_query_free(q);
     }
 }
 
@@ -192,7 +234,7 @@ static void rt_tcp_on_written(uv_write_t *req, int status)
 
     free(w);
     if (--q->writes == 0 && q->finished) {
-        free(q);
+        rt_tcp_query_free(q);
     }
     if (status < 0 && status != UV_ECANCELED) {
         rt_tcp_lost_soon(c, status);
@@ -522,7 +564,7 @@ int rt_tcp_send(struct rt_tcp *t, const struct rt_pending *p, const uint8_t *msg
     if (len < DNS_HEADER_LEN || len > DNS_TCP_MAX) {
         return -EMSGSIZE;
     }
-    q = calloc(1, sizeof(*q) + 2 + len);
+    q = rt_tcp_query_alloc(t, len);
     if (q == NULL) {
         return -ENOMEM;
     }
@@ -537,7 +579,7 @@ int rt_tcp_send(struct rt_tcp *t, const struct rt_pending *p, const uint8_t *msg
 
     rc = rt_tcp_assign(t, q);
     if (rc != 0) {
-        free(q);
+        rt_tcp_query_free(q);
         return rc;
     }
     q->prev = t->tail;

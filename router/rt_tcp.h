@@ -32,6 +32,7 @@ struct rt_tcp_stats {
     uint64_t connects;   /* connections opened */
     uint64_t resent;     /* queries sent again after their connection closed */
     uint64_t mismatched; /* answers with an unknown ID or another question */
+    uint64_t blocks;     /* query blocks allocated (finished small ones are reused) */
 };
 
 struct rt_tcp;

@@ -327,6 +327,8 @@ static void test_queries_share_one_connection_and_it_is_reused(void)
     CHECK(run_until(enough_answers, WAIT_MS));
     CHECK_INT(fx.accepted, 1);
     CHECK_INT(stats().tcp_connects, 1);
+    /* The second five reuse the blocks of the first ten: no allocation per query. */
+    CHECK_INT(stats().tcp_blocks, 10);
     CHECK_INT(stats().queries, 15);
     CHECK_INT(stats().responses, 15);
     CHECK_INT(stats().outstanding, 0);
