@@ -48,14 +48,15 @@ static void rt_stats_backends(const struct router *r, const char *tag)
         log_notice(tag,
                    "server %s address=%s state=%s queries=%llu responses=%llu drops=%llu "
                    "mismatched=%llu send-errors=%llu send-batches=%llu full=%llu tcp-connects=%llu "
-                   "tcp-resent=%llu outstanding=%u latency=%.1fms",
+                   "tcp-resent=%llu refused=%llu outstanding=%u latency=%.1fms",
                    bc->name, addr_format(&bc->addr, text, sizeof(text)),
                    rt_health_is_up(r->backends[i].health) ? "up" : "down",
                    (unsigned long long)st.queries, (unsigned long long)st.responses,
                    (unsigned long long)st.timeouts, (unsigned long long)st.mismatched,
                    (unsigned long long)st.send_errors, (unsigned long long)st.send_batches,
                    (unsigned long long)st.full, (unsigned long long)st.tcp_connects,
-                   (unsigned long long)st.tcp_resent, st.outstanding, st.latency_us / 1000.0);
+                   (unsigned long long)st.tcp_resent, (unsigned long long)st.refused,
+                   st.outstanding, st.latency_us / 1000.0);
     }
 }
 
