@@ -13,6 +13,8 @@ import time
 
 # RFC 1035 4.1.1: the RD bit of the header flags.
 DNS_FLAG_RD = 0x0100
+DNS_TYPE_A = 1
+DNS_CLASS_IN = 1
 
 
 class BenchError(Exception):
@@ -38,6 +40,51 @@ def dns_query(name, qtype, qclass):
     for label in name.rstrip(".").split("."):
         msg += bytes([len(label)]) + label.encode()
     return qid, msg + b"\0" + struct.pack(">HH", qtype, qclass)
+
+
+def skip_name(msg, pos):
+    """The offset after the (possibly compressed) name at pos."""
+    while pos < len(msg):
+        n = msg[pos]
+        if n == 0:
+            return pos + 1
+        if n & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + n
+    raise ValueError("name runs past the message")
+
+
+def first_a_record(msg):
+    """(rcode, the address in the first A record of a reply's answer section or None)."""
+    qdcount, ancount = struct.unpack(">HH", msg[4:8])
+    pos = 12
+    for _ in range(qdcount):
+        pos = skip_name(msg, pos) + 4
+    for _ in range(ancount):
+        pos = skip_name(msg, pos)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
+        pos += 10
+        if rtype == DNS_TYPE_A and rdlen == 4:
+            return msg[3] & 0x0F, socket.inet_ntoa(msg[pos:pos + 4])
+        pos += rdlen
+    return msg[3] & 0x0F, None
+
+
+def ask(addr, port, name, timeout_s=0.5):
+    """One A query over UDP: (rcode, first address), or None when nothing came back."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout_s)
+        qid, msg = dns_query(name, DNS_TYPE_A, DNS_CLASS_IN)
+        s.sendto(msg, (addr, port))
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            try:
+                reply, _ = s.recvfrom(4096)
+            except (socket.timeout, ConnectionRefusedError):
+                return None
+            if len(reply) >= 12 and struct.unpack(">H", reply[:2])[0] == qid:
+                return first_a_record(reply)
+    return None
 
 
 def free_port(addrs):

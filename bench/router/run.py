@@ -50,14 +50,12 @@ import random
 import re
 import shlex
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (BenchError, Procs, core_stat, dns_query, fmt, free_port,  # noqa: E402
+from benchlib import (BenchError, Procs, ask, core_stat, fmt, free_port,  # noqa: E402
                       loadavg, med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf,
                       udp_rcvbuf_errors, udp_socket_drops, verdict)
 
@@ -87,11 +85,6 @@ TARGET_QPS_CACHED = 1.0
 # QPS by a sixth, so the mark is set low.
 DISTURBED_SHARE = 0.05
 
-# RFC 1035 4.1.1 / 3.2.2 / 3.2.4: header flags, QTYPE A and TXT, QCLASS IN and CH.
-DNS_FLAG_RD = 0x0100
-DNS_TYPE_A = 1
-DNS_CLASS_IN = 1
-
 # z-base32 (the pkarr key spelling): 32 bytes are 256 bits, written as 52 five-bit
 # characters, the last 4 bits zero.
 ZBASE32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
@@ -105,50 +98,6 @@ def proc_threads(pid):
 
 
 # ---------------------------------------------------------------- DNS
-
-def skip_name(msg, pos):
-    """The offset after the (possibly compressed) name at pos."""
-    while pos < len(msg):
-        n = msg[pos]
-        if n == 0:
-            return pos + 1
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        pos += 1 + n
-    raise ValueError("name runs past the message")
-
-
-def first_a_record(msg):
-    """The address in the first A record of a reply's answer section, or None."""
-    qdcount, ancount = struct.unpack(">HH", msg[4:8])
-    pos = 12
-    for _ in range(qdcount):
-        pos = skip_name(msg, pos) + 4
-    for _ in range(ancount):
-        pos = skip_name(msg, pos)
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
-        pos += 10
-        if rtype == DNS_TYPE_A and rdlen == 4:
-            return socket.inet_ntoa(msg[pos:pos + 4])
-        pos += rdlen
-    return None
-
-
-def ask(addr, port, name, timeout_s=0.2):
-    """One A query over UDP: (rcode, first address) or None when nothing came back."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout_s)
-        qid, msg = dns_query(name, DNS_TYPE_A, DNS_CLASS_IN)
-        s.sendto(msg, (addr, port))
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            try:
-                reply, _ = s.recvfrom(4096)
-            except socket.timeout:
-                return None
-            if len(reply) >= 12 and struct.unpack(">H", reply[:2])[0] == qid:
-                return reply[3] & 0x0F, first_a_record(reply)
-    return None
 
 
 def wait_answer(addr, port, name, want, p, timeout_s=10.0):

@@ -55,8 +55,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -65,8 +63,9 @@ import time
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, BENCH_DIR)
 import benchlib  # noqa: E402
-from benchlib import (CLK_TCK, BenchError, core_stat, dns_query, fmt, loadavg,  # noqa: E402
-                      med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf, verdict)
+from benchlib import (CLK_TCK, BenchError, ask, core_stat, fmt,  # noqa: E402
+                      loadavg, med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf,
+                      verdict)
 
 REPO_DIR = os.path.dirname(BENCH_DIR)
 STACK_DIR = os.path.join(REPO_DIR, "tests", "data", "stack")
@@ -85,9 +84,6 @@ TARGET_QPS = 1.2
 TARGET_CPU = 1.0   # less CPU per query
 TARGET_RSS = 0.5
 
-# RFC 1035 3.2.2 / 3.2.4
-DNS_TYPE_A = 1
-DNS_CLASS_IN = 1
 ZBASE32_KEY = re.compile(r"^[ybndrfg8ejkmcpqxot1uwisza345h769]{52}$")
 
 
@@ -159,48 +155,6 @@ class StackProcs(benchlib.Procs):
 
 
 # ---------------------------------------------------------------- DNS
-
-def first_a_record(msg):
-    """(rcode, the address in the first A record of the answer section or None)."""
-    def skip_name(pos):
-        while pos < len(msg):
-            n = msg[pos]
-            if n == 0:
-                return pos + 1
-            if n & 0xC0 == 0xC0:
-                return pos + 2
-            pos += 1 + n
-        raise ValueError("name runs past the message")
-
-    qdcount, ancount = struct.unpack(">HH", msg[4:8])
-    pos = 12
-    for _ in range(qdcount):
-        pos = skip_name(pos) + 4
-    for _ in range(ancount):
-        pos = skip_name(pos)
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[pos:pos + 10])
-        pos += 10
-        if rtype == DNS_TYPE_A and rdlen == 4:
-            return msg[3] & 0x0F, socket.inet_ntoa(msg[pos:pos + 4])
-        pos += rdlen
-    return msg[3] & 0x0F, None
-
-
-def ask(addr, port, name, timeout_s=0.5):
-    """One A query over UDP: (rcode, first address), or None when nothing came back."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout_s)
-        qid, msg = dns_query(name, DNS_TYPE_A, DNS_CLASS_IN)
-        s.sendto(msg, (addr, port))
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            try:
-                reply, _ = s.recvfrom(4096)
-            except (socket.timeout, ConnectionRefusedError):
-                return None
-            if len(reply) >= 12 and struct.unpack(">H", reply[:2])[0] == qid:
-                return first_a_record(reply)
-    return None
 
 
 def wait_answer(endpoint, name, want, procs_to_watch, timeout_s=15.0):
