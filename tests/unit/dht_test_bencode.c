@@ -18,7 +18,7 @@ static int parse(struct bencode *doc, const char *text)
 static int parse_exact(const uint8_t *data, size_t len)
 {
     struct bencode doc;
-    uint8_t *copy = malloc(len > 0 ? len : 1);
+    uint8_t *copy = calloc(1, len > 0 ? len : 1);
     int rc;
 
     memcpy(copy, data, len);
