@@ -297,6 +297,13 @@ def check_state_directory(state):
 
 def check_stack_stop():
     stop = {"stop": run(["systemctl", "stop", "pkdns-stack.target"], timeout=40)}
+    # systemctl returns once the target's own job is done; the daemons' stop jobs (PartOf=)
+    # may still be running, so their final state is awaited, within a bound.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(
+            show(d, ["ActiveState"]).get("ActiveState") in ("active", "deactivating")
+            for d in DAEMONS):
+        time.sleep(0.1)
     for unit in DAEMONS + ["pkdns-stack.target"]:
         stop[unit] = show(unit, UNIT_PROPERTIES)
     stop["logs"] = {d: journal_lines(d)[-3:] for d in DAEMONS}
