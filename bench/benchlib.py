@@ -134,23 +134,11 @@ def niced(args, argv):
     return ["nice", "-n", str(args.nice)] + argv if args.nice else argv
 
 
-def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None,
-                outstanding=None, sample=None):
-    """Runs dnsperf to its end and returns its figures. With sample, calls sample(pid) as
-    dnsperf starts and again when its -l time is up, and returns both snapshots and the
-    seconds between them as "window" (after -l dnsperf only waits for late answers)."""
-    argv = niced(args, ["taskset", "-c", str(args.gen_core), args.dnsperf,
-                        "-s", addr, "-p", str(port), "-d", datafile,
-                        "-m", getattr(args, "transport", "udp"),
-                        "-c", str(args.clients), "-T", str(args.threads),
-                        "-q", str(outstanding or args.outstanding), "-t", str(args.timeout)])
-    if limit_s is not None:
-        argv += ["-l", str(limit_s)]
-    if maxruns is not None:
-        argv += ["-n", str(maxruns)]
-    bound_s = (limit_s or 30) + args.timeout + 10
-
-    # To a file, not a pipe: a flood of "[Timeout]" lines must not block dnsperf.
+def run_sampled(name, argv, log_path, limit_s, bound_s, sample=None):
+    """Runs a load generator to its end, its output to log_path (a file, not a pipe: a flood
+    of "[Timeout]" lines must not block it). With sample, calls sample(pid) as it starts and
+    again after limit_s, when it stops sending. Returns the exit status and, with sample,
+    (first snapshot, second snapshot, seconds between them)."""
     with open(log_path, "w") as log:
         log.write("$ " + shlex.join(argv) + "\n")
         log.flush()
@@ -162,13 +150,30 @@ def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None
             t0, first = time.monotonic(), sample(p.pid)
             time.sleep(max(0.0, t0 + limit_s - time.monotonic()))
             window = (first, sample(p.pid), time.monotonic() - t0)
-        status = p.wait(timeout=bound_s)
+        return p.wait(timeout=bound_s), window
     except subprocess.TimeoutExpired:
-        raise BenchError(f"dnsperf ran over {bound_s} s: {shlex.join(argv)}")
+        raise BenchError(f"{name} ran over {bound_s} s: {shlex.join(argv)}")
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None,
+                outstanding=None, sample=None):
+    """Runs dnsperf to its end and returns its figures. With sample, see run_sampled: the
+    snapshots come back as "window" (after -l dnsperf only waits for late answers)."""
+    argv = niced(args, ["taskset", "-c", str(args.gen_core), args.dnsperf,
+                        "-s", addr, "-p", str(port), "-d", datafile,
+                        "-m", getattr(args, "transport", "udp"),
+                        "-c", str(args.clients), "-T", str(args.threads),
+                        "-q", str(outstanding or args.outstanding), "-t", str(args.timeout)])
+    if limit_s is not None:
+        argv += ["-l", str(limit_s)]
+    if maxruns is not None:
+        argv += ["-n", str(maxruns)]
+    status, window = run_sampled("dnsperf", argv, log_path, limit_s,
+                                 (limit_s or 30) + args.timeout + 10, sample)
     with open(log_path) as f:
         text = f.read()
     if status != 0:
@@ -185,6 +190,41 @@ def run_dnsperf(args, addr, port, datafile, log_path, limit_s=None, maxruns=None
                          re.findall(r"([A-Z]+) (\d+) \(", codes.group(1))) if codes else {}
     return out
 
+
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
+               5: "REFUSED"}
+
+
+def run_dnsload(args, addr, port, datafile, log_path, limit_s, outstanding=None, sample=None):
+    """Runs bench/tools/dnsload (args.dnsload) as run_dnsperf runs dnsperf and returns the
+    same figures. dnsload polls instead of sleeping, so its core is always busy."""
+    argv = niced(args, ["taskset", "-c", str(args.gen_core), args.dnsload,
+                        "-s", addr, "-p", str(port), "-d", datafile, "-l", str(limit_s),
+                        "-c", str(args.clients), "-q", str(outstanding or args.outstanding),
+                        "-t", str(args.timeout)])
+    status, window = run_sampled("dnsload", argv, log_path, limit_s,
+                                 limit_s + args.timeout + 10, sample)
+    with open(log_path) as f:
+        fields = dict(line.split(None, 1) for line in f if re.match(r"^[a-z_0-9]+ \S", line))
+    if status != 0 or "qps" not in fields:
+        raise BenchError(f"dnsload failed ({status}), see {log_path}")
+    rcodes = {}
+    for key, value in fields.items():
+        if key.startswith("rcode_"):
+            code = int(key[len("rcode_"):])
+            rcodes[RCODE_NAMES.get(code, f"RCODE{code}")] = int(value)
+    return {"argv": shlex.join(argv), "window": window, "sent": int(fields["sent"]),
+            "completed": int(fields["answered"]), "lost": int(fields["lost"]),
+            "runtime_s": float(fields["duration_s"]), "qps": float(fields["qps"]),
+            "latency_s": float(fields["latency_avg_ms"]) / 1000, "rcodes": rcodes,
+            "unmatched": int(fields["unmatched"])}
+
+
+def run_load(args, addr, port, datafile, log_path, limit_s, outstanding=None, sample=None):
+    """The load generator args.generator names: "dnsperf" or "dnsload"."""
+    run = run_dnsload if getattr(args, "generator", "dnsperf") == "dnsload" else run_dnsperf
+    return run(args, addr, port, datafile, log_path, limit_s=limit_s, outstanding=outstanding,
+               sample=sample)
 
 # ---------------------------------------------------------------- process and core accounting
 

@@ -22,7 +22,10 @@ The run, in order:
             pkdns-forwarder asking as many ordinary names it has cached (the yardstick; its
             upstream is a dnsmasq answering every name itself, used only to warm its cache).
             The order turns per round. dnsperf runs on core 0; the daemons and the upstream
-            sit on core 1, where only the one under load has work.
+            sit on core 1, where only the one under load has work. With --generator dnsload
+            the cached runs use bench/tools/dnsload instead, which polls its sockets rather
+            than sleeping, so that replies cost the daemon no wakeups: the daemon's own
+            ceiling on one core.
   compare   with --compare DIR, the pkdns of another build (the committed code, say) is
             started after the cold run, filled with the same keys and measured in the same
             rounds, for before/after figures.
@@ -63,8 +66,8 @@ sys.path.insert(0, BENCH_DIR)
 
 from benchlib import (CLK_TCK, BenchError, Procs, core_stat, dns_query,  # noqa: E402
                       fmt, free_port, loadavg, med, niced, percentile, proc_cpu_ticks,
-                      proc_status_kib, run_dnsperf, udp_rcvbuf_errors, udp_socket_drops,
-                      verdict)
+                      proc_status_kib, run_dnsperf, run_load, udp_rcvbuf_errors,
+                      udp_socket_drops, verdict)
 import pkarrnet  # noqa: E402
 
 DAEMON_ADDR = "127.0.0.1"
@@ -446,9 +449,9 @@ state_dir = "{state_dir}"
         self.check_budget(a.duration + a.timeout + 15)
         p, port = self.daemons[who]
         label = label or f"r{rnd}-{who}"
-        r = run_dnsperf(a, DAEMON_ADDR, port, datafile,
-                        os.path.join(self.outdir, f"{label}.dnsperf.txt"), limit_s=a.duration,
-                        sample=lambda pid: self.snapshot(p.pid, port, pid))
+        r = run_load(a, DAEMON_ADDR, port, datafile,
+                     os.path.join(self.outdir, f"{label}.{a.generator}.txt"), limit_s=a.duration,
+                     sample=lambda pid: self.snapshot(p.pid, port, pid))
         before, after, seconds = r.pop("window")
 
         def d(key, field=None):
@@ -482,7 +485,7 @@ state_dir = "{state_dir}"
         print(f"  r{rnd} {who:9} {r['qps']:8.0f} qps  lost {r['lost']:5}  not NOERROR "
               f"{r['not_noerror']:5}  {r['cpu_us_per_query'] or 0:5.2f} us/q  core{a.daemon_core} "
               f"{100 * r['daemon_core_busy']:3.0f}% (softirq {100 * r['daemon_core_softirq']:2.0f}%)"
-              f"  core{a.gen_core} {100 * r['gen_core_busy']:3.0f}% (dnsperf "
+              f"  core{a.gen_core} {100 * r['gen_core_busy']:3.0f}% ({a.generator} "
               f"{100 * r['gen_cpu']:3.0f}%)  others {100 * r['others']:3.0f}%  steal "
               f"{100 * r['steal']:2.0f}%" + ("  GENERATOR-BOUND" if r["generator_bound"] else "")
               + ("  DISTURBED" if r["disturbed"] else ""), flush=True)
@@ -516,9 +519,9 @@ state_dir = "{state_dir}"
             return self.snapshot(p.pid, port, dnsperf_pid)
 
         self.check_budget(a.duration + a.timeout + 60)
-        r = run_dnsperf(a, DAEMON_ADDR, port, datafile,
-                        os.path.join(self.outdir, "profile-pkdns.dnsperf.txt"),
-                        limit_s=a.duration, sample=start_perf)
+        r = run_load(a, DAEMON_ADDR, port, datafile,
+                     os.path.join(self.outdir, f"profile-pkdns.{a.generator}.txt"),
+                     limit_s=a.duration, sample=start_perf)
         rec["p"].wait(timeout=30)
         reports = {}
         for name, extra in (("dso", ["--no-children", "--sort", "dso"]),
@@ -630,7 +633,7 @@ def runs_table(bench):
     a = bench.args
     lines = [f"| round | daemon | QPS | sent | lost | not NOERROR | dropped at daemon / anywhere "
              f"| daemon CPU s | µs/query | core {a.daemon_core} busy (softirq) | core "
-             f"{a.gen_core} busy (dnsperf) | other processes | steal | |",
+             f"{a.gen_core} busy ({a.generator}) | other processes | steal | |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in bench.runs:
         marks = [m for m, on in (("generator-bound", r["generator_bound"]),
@@ -757,7 +760,7 @@ def summary_text(bench, env, load_before, load_after, error, stop_line):
         f"- pkdns: `{bench.cmds.get('pkdns', '?')}`",
         *([f"- --compare pkdns: `{bench.cmds['compare']}`"] if "compare" in bench.cmds else []),
         f"- forwarder: `{bench.cmds.get('forwarder', '?')}`",
-        f"- dnsperf: `{bench.runs[0]['argv'] if bench.runs else '?'}`",
+        f"- {a.generator}: `{bench.runs[0]['argv'] if bench.runs else '?'}`",
         f"- pkdns's stop line: {stop_line or '–'}",
         "",
         "Targets:",
@@ -793,9 +796,9 @@ def summary_text(bench, env, load_before, load_after, error, stop_line):
         bound = [str(r["round"]) for r in bench.runs if r["daemon"] == who
                  and r["generator_bound"]]
         if bound:
-            bench.notes.append(f"{who}: dnsperf's core was full while the daemon's had room in "
-                               f"round(s) {', '.join(bound)}; there its QPS is what dnsperf "
-                               f"could send, a lower bound for the daemon")
+            bench.notes.append(f"{who}: {a.generator}'s core was full while the daemon's had "
+                               f"room in round(s) {', '.join(bound)}; there its QPS is what "
+                               f"{a.generator} could send, a lower bound for the daemon")
     if bench.notes or error:
         text += ["", "Notes:", ""] + [f"- {n}" for n in bench.notes]
         if error:
@@ -811,6 +814,10 @@ def parse_args():
                     help="directory with pkdns, pkdns-cli and pkdns-forwarder")
     ap.add_argument("--dnsmasq", default="/usr/sbin/dnsmasq")
     ap.add_argument("--dnsperf", default="/usr/bin/dnsperf")
+    ap.add_argument("--generator", choices=("dnsperf", "dnsload"), default="dnsperf",
+                    help="load generator of the cached runs (dnsload: bench/tools/dnsload.c, "
+                         "built beside the daemons; it polls instead of sleeping)")
+    ap.add_argument("--dnsload", default=None, help="default: dnsload in --bin")
     ap.add_argument("--nodes", type=int, default=500, help="testnet nodes")
     ap.add_argument("--settle", type=float, default=20.0, help="seconds the testnet settles")
     ap.add_argument("--keys", type=int, default=10000, help="keys published and cached")
@@ -849,6 +856,7 @@ def parse_args():
         ap.error("need 1 ≤ --cold-keys ≤ --keys ≤ 100000 and --nodes ≥ 16")
     if not (1 <= args.cold_concurrency <= 1000 and 1 <= args.fill_concurrency <= 1000):
         ap.error("concurrency must be 1..1000")
+    args.dnsload = args.dnsload or os.path.join(args.bin, "dnsload")
     return args
 
 
@@ -857,6 +865,7 @@ def main():
     random.seed(args.seed)
     for path in [os.path.join(args.bin, n) for n in ("pkdns", "pkdns-cli", "pkdns-forwarder")] \
             + [args.dnsmasq, args.dnsperf] \
+            + ([args.dnsload] if args.generator == "dnsload" else []) \
             + ([os.path.join(args.compare, "pkdns")] if args.compare else []):
         if not os.access(path, os.X_OK):
             sys.exit(f"not executable: {path}")
