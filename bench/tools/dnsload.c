@@ -255,7 +255,10 @@ static int receive_batch(struct generator *g, struct sock *s, uint64_t now)
     for (int i = 0; i < n; i++) {
         const uint8_t *a = g->rx[i];
         size_t len = msgs[i].msg_len;
-        uint16_t id = len >= 12 ? (uint16_t)(a[0] << 8 | a[1]) : 0;
+        uint16_t id = 0;
+        if (len >= 12) {
+            id = (uint16_t)(a[0] << 8 | a[1]);
+        }
         struct slot *sl = &s->slots[id];
         if (len < 12 || sl->sent_ns == 0 || !answer_matches(g, sl, a, len)) {
             g->t.unmatched++;
