@@ -268,17 +268,33 @@ class Procs:
                 print(f"warning: could not stop pid {p.pid}: {e}")
 
 
-def core_stat(core):
-    """Ticks of one CPU from /proc/stat: busy (everything but idle, iowait and steal),
-    softirq (packet delivery on loopback lands here) and steal."""
+def cpu_list(text):
+    """The CPUs of a taskset-style list ("1", "2,3", "0-3") as ints."""
+    cpus = []
+    for part in str(text).split(","):
+        lo, _, hi = part.partition("-")
+        cpus += list(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def core_stat(cores):
+    """Ticks of the CPUs `cores` names (one number, or a taskset-style list), summed, from
+    /proc/stat: busy (everything but idle, iowait and steal), softirq (packet delivery on
+    loopback lands here) and steal."""
+    wanted = {f"cpu{c}" for c in cpu_list(cores)}
+    out = {"busy": 0, "softirq": 0, "steal": 0}
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith(f"cpu{core} "):
+            if line.split(" ", 1)[0] in wanted:
+                wanted.discard(line.split(" ", 1)[0])
                 v = [int(x) for x in line.split()[1:]]
                 user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
-                return {"busy": user + nice + system + irq + softirq, "softirq": softirq,
-                        "steal": steal}
-    raise BenchError(f"cpu{core} not in /proc/stat")
+                out["busy"] += user + nice + system + irq + softirq
+                out["softirq"] += softirq
+                out["steal"] += steal
+    if wanted:
+        raise BenchError(f"{', '.join(sorted(wanted))} not in /proc/stat")
+    return out
 
 
 def udp_socket_drops(addr, port):

@@ -29,6 +29,12 @@ dnsdist.conf (`newPacketCache` and `getPool(...):setCache`), so that after the w
 every query is answered from the cache and the backends idle; this compares the daemons'
 cache hit paths.
 
+With --loops N both daemons listen with N threads: the router with `threads = N` (in its
+native form of the same file, from --print-config), dnsdist with its local address bound N
+times with reusePort. --gen-core and --daemon-core take CPU lists (say --gen-core 0,1
+--daemon-core 2,3), and busy shares are then per CPU of each list: that is how `threads = 2`
+is measured for scaling, on a machine with four cores or more.
+
 dnsperf, the daemons and the backends run at nice -10 (--nice), so that other jobs on a
 shared machine take less from them; both daemons are treated alike.
 
@@ -55,9 +61,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import (BenchError, Procs, ask, core_stat, fmt, free_port,  # noqa: E402
-                      loadavg, med, niced, proc_cpu_ticks, proc_status_kib, run_dnsperf,
-                      udp_rcvbuf_errors, udp_socket_drops, verdict)
+from benchlib import (BenchError, Procs, ask, core_stat, cpu_list, fmt,  # noqa: E402
+                      free_port, loadavg, med, niced, proc_cpu_ticks, proc_status_kib,
+                      run_dnsperf, udp_rcvbuf_errors, udp_socket_drops, verdict)
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(BENCH_DIR))
@@ -187,6 +193,30 @@ def bench_config(local_port, backend_ports, cache_entries=0):
             + (cache_lines(cache_entries) if cache_entries else ""))
 
 
+def dnsdist_threads_config(text, loops):
+    """dnsdist's way to N listening threads: the local address N times, each bound with
+    SO_REUSEPORT (setLocal once, addLocal N - 1 times)."""
+    m = re.search(r'^setLocal\("([^"]+)"\)$', text, re.M)
+    if not m:
+        raise BenchError("the bench's dnsdist.conf has no setLocal line")
+    local = m.group(1)
+    lines = [f'setLocal("{local}", {{reusePort=true}})']
+    lines += [f'addLocal("{local}", {{reusePort=true}})'] * (loops - 1)
+    return text[:m.start()] + "\n".join(lines) + text[m.end():]
+
+
+def router_threads_config(router, conf, loops, out_path):
+    """The router's native equivalent of the bench's dnsdist.conf (--print-config) with
+    `threads = loops`."""
+    r = subprocess.run([router, "-c", conf, "--print-config"], capture_output=True, text=True,
+                       timeout=30)
+    if r.returncode != 0 or "\nthreads = 1\n" not in r.stdout:
+        raise BenchError(f"{router} --print-config failed: {r.stderr.strip()}")
+    with open(out_path, "w") as f:
+        f.write(r.stdout.replace("\nthreads = 1\n", f"\nthreads = {loops}\n", 1))
+    return out_path
+
+
 # ---------------------------------------------------------------- dnsperf
 
 # ---------------------------------------------------------------- the benchmark
@@ -259,12 +289,12 @@ class Bench:
                 self.notes.append(f"warm-up of the {pool} backend lost {warm['lost']} "
                                   f"queries; those names were first cached in round 1")
 
-    def daemon_argv(self, kind, conf):
+    def daemon_argv(self, kind, confs):
         if kind == "router":
-            return [self.args.router, "-c", conf]
+            return [self.args.router, "-c", confs["router"]]
         if kind == "baseline":
-            return [self.args.baseline, "-c", conf]
-        return [self.args.dnsdist, "--supervised", "--disable-syslog", "-C", conf]
+            return [self.args.baseline, "-c", confs["router"]]
+        return [self.args.dnsdist, "--supervised", "--disable-syslog", "-C", confs["dnsdist"]]
 
     def check_routing(self, kind, rnd, p, key):
         """A pkarr key must reach the pkdns backend and an ordinary name the default one."""
@@ -303,6 +333,8 @@ class Bench:
             return (last[key][sub] - first[key][sub]) if sub else last[key] - first[key]
 
         span = seconds * CLK_TCK
+        gen_span = span * len(cpu_list(a.gen_core))  # busy shares are per CPU of each set
+        daemon_span = span * len(cpu_list(a.daemon_core))
         answered = r["qps"] * min(seconds, r["runtime_s"])
         daemon_s = ticks("daemon") / CLK_TCK if kind != "direct" else 0.0
         backends_s = ticks("backends") / CLK_TCK
@@ -317,11 +349,11 @@ class Bench:
             "cpu_us_per_query": 1e6 * daemon_s / answered if answered else None,
             "backends_us_per_query": 1e6 * backends_s / answered if answered else None,
             "not_noerror": r["completed"] - noerror,
-            "daemon_core_busy": ticks("core", "busy") / span,
-            "daemon_core_softirq": ticks("core", "softirq") / span,
-            "gen_core_busy": ticks("gen", "busy") / span,
-            "gen_core_softirq": ticks("gen", "softirq") / span,
-            "gen_cpu": ticks("dnsperf") / span,
+            "daemon_core_busy": ticks("core", "busy") / daemon_span,
+            "daemon_core_softirq": ticks("core", "softirq") / daemon_span,
+            "gen_core_busy": ticks("gen", "busy") / gen_span,
+            "gen_core_softirq": ticks("gen", "softirq") / gen_span,
+            "gen_cpu": ticks("dnsperf") / gen_span,
             "others": max(0, busy - softirq - ours) / span,
             "steal": (ticks("gen", "steal") + ticks("core", "steal")) / span,
             "rcvbuf_drops": ticks("drops"),
@@ -346,12 +378,12 @@ class Bench:
               + ("  DISTURBED" if r["disturbed"] else ""), flush=True)
         return r
 
-    def one_daemon(self, kind, rnd, conf, datafile, key):
+    def one_daemon(self, kind, rnd, confs, datafile, key):
         a = self.args
         self.check_budget(a.duration + a.timeout + 20)
         if udp_socket_drops(DAEMON_ADDR, self.daemon_port) is not None:
             raise BenchError(f"{DAEMON_ADDR}:{self.daemon_port} is still taken")
-        argv = self.pinned(self.daemon_argv(kind, conf))
+        argv = self.pinned(self.daemon_argv(kind, confs))
         self.cmds[kind] = shlex.join(argv)
         log_path = os.path.join(self.outdir, f"r{rnd}-{kind}.log")
         p = self.procs.start(argv, log_path)
@@ -407,16 +439,25 @@ class Bench:
         self.warm_backends(datafile)
         self.daemon_port = free_port([DAEMON_ADDR])
         conf = os.path.join(self.outdir, "dnsdist.conf")
+        text = bench_config(self.daemon_port, self.backend_ports, 2 * a.names if a.cached else 0)
         with open(conf, "w") as f:
-            f.write(bench_config(self.daemon_port, self.backend_ports,
-                                 2 * a.names if a.cached else 0))
+            f.write(text)
+        # Both read the same file, unless there are several loops: then the router reads its
+        # native form of it with `threads`, and dnsdist a copy with its listeners repeated.
+        confs = {"dnsdist": conf, "router": conf}
+        if a.loops > 1:
+            confs["router"] = router_threads_config(a.router, conf, a.loops,
+                                                    os.path.join(self.outdir, "router.ini"))
+            confs["dnsdist"] = os.path.join(self.outdir, f"dnsdist-{a.loops}-listeners.conf")
+            with open(confs["dnsdist"], "w") as f:
+                f.write(dnsdist_threads_config(text, a.loops))
 
         for rnd in range(1, a.rounds + 1):
             print(f"round {rnd}/{a.rounds} (load {loadavg()})", flush=True)
             # The order turns every round, so no daemon always follows the same one.
             shift = (rnd - 1) % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
-                self.one_daemon(kind, rnd, conf, datafile, random.choice(keys))
+                self.one_daemon(kind, rnd, confs, datafile, random.choice(keys))
             if not a.no_direct:
                 backend = self.backends["default"]
                 self.measured("direct", rnd, backend.pid, BACKEND_ADDRS["default"],
@@ -583,8 +624,14 @@ def parse_args():
     ap.add_argument("--names", type=int, default=10000, help="lines in the query file")
     ap.add_argument("--pkarr-every", type=int, default=10,
                     help="every Nth name is a pkarr key (10: 10%%)")
-    ap.add_argument("--gen-core", type=int, default=0)
-    ap.add_argument("--daemon-core", type=int, default=1)
+    ap.add_argument("--gen-core", default="0",
+                    help="CPU(s) of dnsperf, a taskset list such as 0 or 0,1")
+    ap.add_argument("--daemon-core", default="1",
+                    help="CPU(s) of the daemon under test and the backends, e.g. 1 or 2,3")
+    ap.add_argument("--loops", type=int, default=1,
+                    help="listening threads of both daemons: the router's `threads` (its "
+                         "native form of the file, from --print-config) and dnsdist's "
+                         "setLocal/addLocal with reusePort")
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness of dnsperf, the daemons and the backends (0: leave as is)")
     ap.add_argument("--no-direct", action="store_true",
@@ -604,6 +651,12 @@ def parse_args():
         ap.error("--rounds must be ≥ 1 and --max-seconds ≤ 600")
     if not 100 <= args.names <= 100000 or args.pkarr_every < 2:
         ap.error("--names must be 100..100000 and --pkarr-every ≥ 2")
+    if not 1 <= args.loops <= 64:
+        ap.error("--loops must be 1..64")
+    try:
+        cpu_list(args.gen_core), cpu_list(args.daemon_core)
+    except ValueError:
+        ap.error("--gen-core and --daemon-core take CPU lists such as 0, 2,3 or 2-3")
     if args.cached and args.baseline:
         ap.error("--cached and --baseline: a build from before the packet cache cannot read "
                  "the cached configuration")
