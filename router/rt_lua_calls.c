@@ -40,33 +40,87 @@ bool rt_lua_calls_uint(struct rt_lua *L, const char *what, const struct rt_lua_v
     return true;
 }
 
-/* setLocal / addLocal: "IP[:PORT]" with an options table we do not support. */
+/* The options table of setLocal / addLocal: only reusePort is understood. Returns false (after
+ * reporting) for anything else. */
+static bool rt_lua_calls_local_options(struct rt_lua *L, const char *fn,
+                                       const struct rt_lua_value *opts, bool *reuse)
+{
+    const struct rt_lua_table *t = &L->tables[opts->index];
+
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct rt_lua_field *f = &L->fields[t->first + i];
+        const char *key = f->key != 0 ? L->arena + f->key : NULL;
+        if (key == NULL) {
+            rt_lua_fail(L, "%s: the options table needs named fields", fn);
+            return false;
+        }
+        if (strcmp(key, "reusePort") != 0) {
+            rt_lua_fail(L, "%s: option '%s' is not supported (only reusePort)", fn, key);
+            return false;
+        }
+        if (f->value.type != RT_LUA_BOOL) {
+            rt_lua_fail(L, "%s: reusePort must be true or false", fn);
+            return false;
+        }
+        *reuse = f->value.boolean;
+    }
+    return true;
+}
+
+/* A listen address given again. dnsdist runs one listener per copy when every copy has
+ * reusePort=true (that is how it spreads UDP over threads); the router does the same with
+ * `threads`, which becomes the largest number of copies of any address. */
+static void rt_lua_calls_local_again(struct rt_lua *L, const char *fn, const char *text, size_t i,
+                                     bool reuse)
+{
+    if (!reuse || !L->listen_reuse[i]) {
+        rt_lua_fail(L,
+                    "%s: %s is already a listen address; a second listener on it needs "
+                    "reusePort=true on every copy",
+                    fn, text);
+        return;
+    }
+    L->listen_copies[i]++;
+    if (L->cfg->threads < L->listen_copies[i]) {
+        L->cfg->threads = L->listen_copies[i];
+    }
+}
+
+/* setLocal / addLocal: "IP[:PORT]", optionally with {reusePort=true}. */
 static void rt_lua_calls_local(struct rt_lua *L, const char *fn, const struct rt_lua_value *args,
                                size_t n, bool replace)
 {
     static const enum rt_lua_type types[] = {RT_LUA_STRING, RT_LUA_TABLE};
     struct rt_config *cfg = L->cfg;
+    struct addr a;
+    bool reuse = false;
 
-    if (!rt_lua_calls_args(L, fn, args, n, 1, 2, types)) {
+    if (!rt_lua_calls_args(L, fn, args, n, 1, 2, types) ||
+        (n == 2 && !rt_lua_calls_local_options(L, fn, &args[1], &reuse))) {
         return;
     }
-    if (n == 2 && L->tables[args[1].index].count > 0) {
-        rt_lua_fail(L, "%s: options are not supported", fn);
+    if (addr_parse(rt_lua_str(L, &args[0]), RT_DEFAULT_PORT, &a) != 0) {
+        rt_lua_fail(L, "%s: '%s' is not an address", fn, rt_lua_str(L, &args[0]));
         return;
     }
     if (replace || !L->listen_set) {
         cfg->n_listen = 0;
+        cfg->threads = 1;
         L->listen_set = true;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (addr_equal(&cfg->listen[i], &a)) {
+            rt_lua_calls_local_again(L, fn, rt_lua_str(L, &args[0]), i, reuse);
+            return;
+        }
     }
     if (cfg->n_listen == RT_MAX_LISTEN) {
         rt_lua_fail(L, "more than %d listen addresses", RT_MAX_LISTEN);
         return;
     }
-    if (addr_parse(rt_lua_str(L, &args[0]), RT_DEFAULT_PORT, &cfg->listen[cfg->n_listen]) != 0) {
-        rt_lua_fail(L, "%s: '%s' is not an address", fn, rt_lua_str(L, &args[0]));
-        return;
-    }
-    cfg->n_listen++;
+    L->listen_copies[cfg->n_listen] = 1;
+    L->listen_reuse[cfg->n_listen] = reuse;
+    cfg->listen[cfg->n_listen++] = a;
 }
 
 bool rt_lua_calls_each_string(struct rt_lua *L, const char *what, const struct rt_lua_value *v,

@@ -102,6 +102,8 @@ struct rt_lua {
     int depth;
     bool failed; /* the current statement had an error; skip to the next */
     bool listen_set;
+    uint32_t listen_copies[RT_MAX_LISTEN]; /* times each listen address was given */
+    bool listen_reuse[RT_MAX_LISTEN];      /* given with reusePort=true every time */
     struct rt_lua_var vars[RT_LUA_MAX_VARS];
     size_t n_vars;
     struct rt_rule_config rules[RT_LUA_MAX_OBJECTS]; /* matches only, until addAction */

@@ -29,9 +29,8 @@ dnsdist.conf (`newPacketCache` and `getPool(...):setCache`), so that after the w
 every query is answered from the cache and the backends idle; this compares the daemons'
 cache hit paths.
 
-With --loops N both daemons listen with N threads: the router with `threads = N` (in its
-native form of the same file, from --print-config), dnsdist with its local address bound N
-times with reusePort. --gen-core and --daemon-core take CPU lists (say --gen-core 0,1
+With --loops N both daemons listen with N threads: the file gives the local address N times
+with reusePort=true, which dnsdist runs as N listeners and the router as `threads = N`. --gen-core and --daemon-core take CPU lists (say --gen-core 0,1
 --daemon-core 2,3), and busy shares are then per CPU of each list: that is how `threads = 2`
 is measured for scaling, on a machine with four cores or more.
 
@@ -195,7 +194,8 @@ def bench_config(local_port, backend_ports, cache_entries=0):
 
 def dnsdist_threads_config(text, loops):
     """dnsdist's way to N listening threads: the local address N times, each bound with
-    SO_REUSEPORT (setLocal once, addLocal N - 1 times)."""
+    SO_REUSEPORT (setLocal once, addLocal N - 1 times). The router reads it as
+    `threads = N`."""
     m = re.search(r'^setLocal\("([^"]+)"\)$', text, re.M)
     if not m:
         raise BenchError("the bench's dnsdist.conf has no setLocal line")
@@ -203,18 +203,6 @@ def dnsdist_threads_config(text, loops):
     lines = [f'setLocal("{local}", {{reusePort=true}})']
     lines += [f'addLocal("{local}", {{reusePort=true}})'] * (loops - 1)
     return text[:m.start()] + "\n".join(lines) + text[m.end():]
-
-
-def router_threads_config(router, conf, loops, out_path):
-    """The router's native equivalent of the bench's dnsdist.conf (--print-config) with
-    `threads = loops`."""
-    r = subprocess.run([router, "-c", conf, "--print-config"], capture_output=True, text=True,
-                       timeout=30)
-    if r.returncode != 0 or "\nthreads = 1\n" not in r.stdout:
-        raise BenchError(f"{router} --print-config failed: {r.stderr.strip()}")
-    with open(out_path, "w") as f:
-        f.write(r.stdout.replace("\nthreads = 1\n", f"\nthreads = {loops}\n", 1))
-    return out_path
 
 
 # ---------------------------------------------------------------- dnsperf
@@ -441,16 +429,8 @@ class Bench:
         conf = os.path.join(self.outdir, "dnsdist.conf")
         text = bench_config(self.daemon_port, self.backend_ports, 2 * a.names if a.cached else 0)
         with open(conf, "w") as f:
-            f.write(text)
-        # Both read the same file, unless there are several loops: then the router reads its
-        # native form of it with `threads`, and dnsdist a copy with its listeners repeated.
-        confs = {"dnsdist": conf, "router": conf}
-        if a.loops > 1:
-            confs["router"] = router_threads_config(a.router, conf, a.loops,
-                                                    os.path.join(self.outdir, "router.ini"))
-            confs["dnsdist"] = os.path.join(self.outdir, f"dnsdist-{a.loops}-listeners.conf")
-            with open(confs["dnsdist"], "w") as f:
-                f.write(dnsdist_threads_config(text, a.loops))
+            f.write(dnsdist_threads_config(text, a.loops) if a.loops > 1 else text)
+        confs = {"dnsdist": conf, "router": conf}  # both read the same file
 
         for rnd in range(1, a.rounds + 1):
             print(f"round {rnd}/{a.rounds} (load {loadavg()})", flush=True)
@@ -629,9 +609,8 @@ def parse_args():
     ap.add_argument("--daemon-core", default="1",
                     help="CPU(s) of the daemon under test and the backends, e.g. 1 or 2,3")
     ap.add_argument("--loops", type=int, default=1,
-                    help="listening threads of both daemons: the router's `threads` (its "
-                         "native form of the file, from --print-config) and dnsdist's "
-                         "setLocal/addLocal with reusePort")
+                    help="listening threads of both daemons: the local address given N times "
+                         "with reusePort=true, which the router reads as `threads = N`")
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness of dnsperf, the daemons and the backends (0: leave as is)")
     ap.add_argument("--no-direct", action="store_true",
@@ -651,8 +630,9 @@ def parse_args():
         ap.error("--rounds must be ≥ 1 and --max-seconds ≤ 600")
     if not 100 <= args.names <= 100000 or args.pkarr_every < 2:
         ap.error("--names must be 100..100000 and --pkarr-every ≥ 2")
-    if not 1 <= args.loops <= 64:
-        ap.error("--loops must be 1..64")
+    if not 1 <= args.loops <= 64 or (args.loops > 1 and args.baseline):
+        ap.error("--loops must be 1..64, and 1 with --baseline (older builds do not read "
+                 "reusePort)")
     try:
         cpu_list(args.gen_core), cpu_list(args.daemon_core)
     except ValueError:

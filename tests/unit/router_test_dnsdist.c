@@ -260,6 +260,45 @@ static void test_dnsdist_config_prints_as_native_ini(void)
     free(text);
 }
 
+static void test_listeners_repeated_with_reuseport_become_threads(void)
+{
+    load("setLocal('127.0.0.1:5353', {reusePort=true})\n"
+         "addLocal('127.0.0.1:5353', {reusePort=true})\n"
+         "addLocal('127.0.0.1:5353', {reusePort=true})\n"
+         "addLocal('[::1]:5353', {reusePort=true})\n"
+         "addLocal('[::1]:5353', {reusePort=true})\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->n_listen, 2);
+    CHECK_INT(cfg->threads, 3); /* the most copies of one address */
+}
+
+static void test_setlocal_starts_the_listeners_and_threads_afresh(void)
+{
+    load("addLocal('127.0.0.1:5353', {reusePort=true})\n"
+         "addLocal('127.0.0.1:5353', {reusePort=true})\n"
+         "setLocal('127.0.0.1:5354')\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->n_listen, 1);
+    CHECK_INT(addr_port(&cfg->listen[0]), 5354);
+    CHECK_INT(cfg->threads, 1);
+}
+
+static void test_listener_copies_without_reuseport_and_other_options_are_errors(void)
+{
+    load("setLocal('127.0.0.1:53')\n"                     /* 1 */
+         "addLocal('127.0.0.1:53', {reusePort=true})\n"   /* 2: the first had none */
+         "addLocal('127.0.0.1:54', {interface='eth0'})\n" /* 3 */
+         "addLocal('127.0.0.1:55', {reusePort=1})\n"      /* 4 */
+         "addLocal('127.0.0.1:56', {true})\n");           /* 5 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "127.0.0.1:53 is already a listen address"));
+    CHECK(logged_error(3, "option 'interface' is not supported"));
+    CHECK(logged_error(4, "reusePort must be true or false"));
+    CHECK(logged_error(5, "options table needs named fields"));
+    CHECK_INT(ctx.errors, 4);
+    CHECK_INT(cfg->threads, 1);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -272,6 +311,9 @@ int main(void)
         UNIT(test_packet_cache_calls_give_pools_their_caches),
         UNIT(test_packet_cache_errors_name_their_line),
         UNIT(test_dnsdist_config_prints_as_native_ini),
+        UNIT(test_listeners_repeated_with_reuseport_become_threads),
+        UNIT(test_setlocal_starts_the_listeners_and_threads_afresh),
+        UNIT(test_listener_copies_without_reuseport_and_other_options_are_errors),
     };
     int rc;
 
