@@ -221,4 +221,21 @@ def test_two_loops_share_the_work_and_stop_cleanly(t):
     expect_eq(router.stop(), 0, "exit status after SIGTERM with 2 loops")
 
 
+def test_dnsdist_listeners_with_reuseport_run_as_loops(t):
+    server = ScriptedServer(t)
+    server.any_a = "192.0.2.8"
+    conf = t.write("dnsdist.conf",
+                   'setLocal("127.0.0.1:53", {reusePort=true})\n'
+                   'addLocal("127.0.0.1:53", {reusePort=true})\n'
+                   f'newServer({{address="{server.addr}:{server.port}", pool="p"}})\n'
+                   'addAction(AllRule(), PoolAction("p"))\n')
+    router = harness.start_router(t, conf_file=conf)  # --local moves it off port 53
+    expect("2 loops" in router.wait_log(r"started, listening on"), "two copies, two loops")
+    for i in range(10):
+        expect_answer(query(router, f"r{i}.test"), "A", ["192.0.2.8"], f"r{i}.test")
+    router.send_signal(signal.SIGUSR1)
+    router.wait_log(r"\[stats2\] queries=")
+    expect_eq(router.stop(), 0, "exit status after SIGTERM")
+
+
 harness.main(globals())
