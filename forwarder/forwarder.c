@@ -10,6 +10,7 @@
 #include "dns_reply.h"
 #include "dns_writer.h"
 #include "fwd_internal.h"
+#include "fwd_listen.h"
 #include "log.h"
 #include "random.h"
 
@@ -542,17 +543,12 @@ static int fwd_start_resolv(struct forwarder *f)
 
 int forwarder_start(struct forwarder *f)
 {
-    struct addr addrs[FWD_MAX_LISTEN];
-    size_t n = f->cfg.n_listen;
-    int rc;
+    struct addr addrs[FWD_LISTEN_MAX];
+    size_t n;
+    int rc = fwd_listen_addresses(&f->cfg, addrs, FWD_LISTEN_MAX, &n);
 
-    if (n == 0) {
-        addr_parse("127.0.0.1", f->cfg.port, &addrs[0]);
-        n = 1;
-    }
-    for (size_t i = 0; i < f->cfg.n_listen; i++) {
-        addrs[i] = f->cfg.listen[i];
-        addr_set_port(&addrs[i], f->cfg.port);
+    if (rc != 0) {
+        return rc;
     }
     for (size_t i = 0; i < n; i++) {
         rc = dns_listener_bind(f->listener, &addrs[i]);
@@ -582,6 +578,8 @@ int forwarder_reload(struct forwarder *f, const struct fwd_config *cfg)
     f->cfg.port = old->port;
     f->cfg.n_listen = old->n_listen;
     memcpy(f->cfg.listen, old->listen, sizeof(old->listen));
+    f->cfg.n_interfaces = old->n_interfaces;
+    memcpy(f->cfg.interfaces, old->interfaces, sizeof(old->interfaces));
     f->servers.mode = cfg->all_servers    ? FWD_SERVERS_ALL
                       : cfg->strict_order ? FWD_SERVERS_STRICT
                                           : FWD_SERVERS_FASTEST;

@@ -156,6 +156,31 @@ static int fwd_config_listen(struct fwd_config *cfg, struct conf_ctx *ctx, const
     return 0;
 }
 
+/* interface=NAME[,NAME...]: listen on the addresses those interfaces have when the forwarder
+ * starts (fwd_listen.c). */
+static int fwd_config_interface(struct fwd_config *cfg, struct conf_ctx *ctx, const char *value)
+{
+    char buf[CONF_LINE_MAX];
+    char *item, *save = NULL;
+
+    if (fwd_config_need_value(ctx, "interface", value) != 0) {
+        return -EINVAL;
+    }
+    snprintf(buf, sizeof(buf), "%s", value);
+    for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        if (strlen(item) >= IF_NAMESIZE) {
+            conf_error(ctx, "interface: '%s' is longer than an interface name can be", item);
+            return -EINVAL;
+        }
+        if (cfg->n_interfaces == FWD_MAX_INTERFACES) {
+            conf_error(ctx, "more than %d interfaces", FWD_MAX_INTERFACES);
+            return -EINVAL;
+        }
+        snprintf(cfg->interfaces[cfg->n_interfaces++], IF_NAMESIZE, "%s", item);
+    }
+    return 0;
+}
+
 static int fwd_config_resolv_file(struct fwd_config *cfg, struct conf_ctx *ctx, const char *value)
 {
     if (fwd_config_need_value(ctx, "resolv-file", value) != 0) {
@@ -217,7 +242,6 @@ static const char *const fwd_ignored[] = {
     "expand-hosts",
     "domain",
     "address",
-    "interface",
     "except-interface",
     "no-dhcp-interface",
     "auth-",
@@ -347,6 +371,9 @@ int fwd_config_apply(struct fwd_config *cfg, struct conf_ctx *ctx, const char *k
     }
     if (strcmp(key, "resolv-file") == 0) {
         return fwd_config_resolv_file(cfg, ctx, value);
+    }
+    if (strcmp(key, "interface") == 0) {
+        return fwd_config_interface(cfg, ctx, value);
     }
     if (fwd_config_is_ignored(key)) {
         conf_warn(ctx, "%s is not a forwarding option; ignored", key);

@@ -3,6 +3,7 @@
 #ifndef PK_FWD_CONFIG_H
 #define PK_FWD_CONFIG_H
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include "dns.h"
 
 #define FWD_MAX_LISTEN 16
+#define FWD_MAX_INTERFACES 16
 #define FWD_MAX_RESOLV_FILES 8
 #define FWD_MAX_SERVERS 32
 #define FWD_MAX_DOMAIN_SERVERS 64
@@ -35,7 +37,9 @@ struct fwd_config {
     const char *config_file;
     uint16_t port;
     struct addr listen[FWD_MAX_LISTEN];
-    size_t n_listen; /* 0: 127.0.0.1 */
+    size_t n_listen;                                  /* 0 and no interfaces: 127.0.0.1 */
+    char interfaces[FWD_MAX_INTERFACES][IF_NAMESIZE]; /* interface=NAME: its addresses */
+    size_t n_interfaces;
     const char *resolv_files[FWD_MAX_RESOLV_FILES];
     size_t n_resolv_files; /* 0: /etc/resolv.conf unless no_resolv */
     bool no_resolv;

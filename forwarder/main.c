@@ -34,32 +34,26 @@ static void fwd_usage(FILE *to)
             "  -h, --help             show this help\n"
             "      --version          show the version\n\n"
             "Every config option also works as --NAME[=VALUE], e.g. --port=5301,\n"
-            "--listen-address=127.0.0.1, --resolv-file=/etc/dnsmasq-resolv.conf, --no-resolv,\n"
+            "--listen-address=127.0.0.1, --interface=eth0, --resolv-file=FILE, --no-resolv,\n"
             "--server=192.0.2.1#53, --server=/example.com/192.0.2.2, --cache-size=10000,\n"
             "--no-negcache, --neg-ttl=N, --min-cache-ttl=N, --max-cache-ttl=N, --strict-order,\n"
             "--all-servers, --no-poll, --clear-on-reload, --edns-packet-max=N,\n"
             "--use-stale-cache=SECONDS, --query-timeout-ms=N.\n"
-            "Short forms as dnsmasq: -p port, -a listen-address, -r resolv-file, -S server,\n"
-            "-R no-resolv, -o strict-order, -N no-negcache.\n");
+            "Short forms as dnsmasq: -p port, -a listen-address, -i interface, -r resolv-file,\n"
+            "-S server, -R no-resolv, -o strict-order, -N no-negcache.\n");
 }
 
 static const struct {
     char letter;
     const char *name;
 } fwd_short_options[] = {
-    {'p', "port"},
-    {'a', "listen-address"},
-    {'r', "resolv-file"},
-    {'S', "server"},
-    {'R', "no-resolv"},
-    {'o', "strict-order"},
-    {'N', "no-negcache"},
-    {'C', "conf-file"},
-    {'c', "config"},
-    {'v', "verbose"},
-    {'h', "help"},
-    {'V', "version"},
-    {'k', "keep-in-foreground"},
+    {'p', "port"},         {'a', "listen-address"},
+    {'i', "interface"},    {'r', "resolv-file"},
+    {'S', "server"},       {'R', "no-resolv"},
+    {'o', "strict-order"}, {'N', "no-negcache"},
+    {'C', "conf-file"},    {'c', "config"},
+    {'v', "verbose"},      {'h', "help"},
+    {'V', "version"},      {'k', "keep-in-foreground"},
     {'d', "no-daemon"},
 };
 

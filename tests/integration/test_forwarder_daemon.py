@@ -4,6 +4,7 @@ upstream fails (RFC 8767), TTL limits, and per-domain servers."""
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -166,6 +167,27 @@ def test_domain_servers_take_their_names(t):
     r = query(fwd, "ads.blocked.test")
     expect_eq(dns.rcode.to_text(r.rcode()), "NXDOMAIN", "a name under server=/blocked.test/")
     expect_eq(general.count("ads.blocked.test"), 0, "blocked names asked upstream")
+
+
+def test_interface_lo_listens_on_the_loopback_address(t):
+    server = ScriptedServer(t)
+    server.any_a = "192.0.2.44"
+    port = harness.free_port("127.0.0.1")
+    conf = t.write("forwarder.conf", f"port={port}\ninterface=lo\nno-resolv\n"
+                                     f"server={server.addr}#{server.port}\n")
+    fwd = harness.start_forwarder(t, conf_file=conf, addr="127.0.0.1", port=port)
+    expect_answer(query(fwd, "iface.test"), "A", ["192.0.2.44"], "through interface=lo")
+    line = fwd.wait_log(r"started, listening on")
+    expect(f"127.0.0.1:{port}" in line, f"127.0.0.1:{port} not among the addresses: {line}")
+
+
+def test_an_interface_that_does_not_exist_stops_the_start(t):
+    conf = t.write("forwarder.conf", "port=0\ninterface=nosuch0pk\nno-resolv\n")
+    out = subprocess.run([harness.FORWARDER, "-c", conf], capture_output=True, text=True,
+                         timeout=30)
+    expect(out.returncode != 0, "the forwarder started without its interface")
+    expect("interface nosuch0pk: no such interface" in out.stderr,
+           f"the error does not name the interface:\n{out.stderr}")
 
 
 if __name__ == "__main__":

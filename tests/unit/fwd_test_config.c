@@ -196,6 +196,26 @@ static void test_listen_address_takes_a_comma_list_and_repeats(void)
     CHECK_INT(addr_port(&cfg.listen[0]), 0);
 }
 
+static void test_interface_takes_a_comma_list_and_repeats(void)
+{
+    load("interface=eth0,wlan0\ninterface=lo\n");
+    CHECK_INT(ctx.errors, 0);
+    CHECK_INT(ctx.warnings, 0);
+    CHECK_INT(cfg.n_interfaces, 3);
+    CHECK_STR(cfg.interfaces[0], "eth0");
+    CHECK_STR(cfg.interfaces[1], "wlan0");
+    CHECK_STR(cfg.interfaces[2], "lo");
+    CHECK_INT(cfg.n_listen, 0);
+}
+
+static void test_interface_name_too_long_is_an_error(void)
+{
+    load("interface=averyveryverylongname0\n");
+    CHECK_INT(ctx.errors, 1);
+    CHECK(logged_at(1, "interface: 'averyveryverylongname0' is longer than an interface name"));
+    CHECK_INT(cfg.n_interfaces, 0);
+}
+
 static void test_listen_address_rejects_a_port(void)
 {
     load("listen-address=127.0.0.1:53\n");
@@ -498,14 +518,14 @@ static void test_non_forwarding_options_warn_once_each(void)
 {
     load("dhcp-range=192.168.0.50,192.168.0.150,12h\n"
          "enable-tftp\n"
-         "interface=eth0\n"
+         "except-interface=eth0\n"
          "address=/ads.example/1.2.3.4\n");
     CHECK_INT(ctx.errors, 0);
     CHECK_INT(ctx.warnings, 4);
     CHECK_INT(logged_lines("WARNING"), 4);
     CHECK(logged_at(1, "dhcp-range is not a forwarding option; ignored"));
     CHECK(logged_at(2, "enable-tftp is not a forwarding option; ignored"));
-    CHECK(logged_at(3, "interface is not a forwarding option; ignored"));
+    CHECK(logged_at(3, "except-interface is not a forwarding option; ignored"));
     CHECK(logged_at(4, "address is not a forwarding option; ignored"));
     CHECK_INT(cfg.n_servers, 0);
     CHECK_INT(cfg.n_domain_servers, 0);
@@ -535,6 +555,8 @@ int main(void)
         UNIT(test_read_file_reports_a_missing_file),
         UNIT(test_port_sets_the_listen_port),
         UNIT(test_listen_address_takes_a_comma_list_and_repeats),
+        UNIT(test_interface_takes_a_comma_list_and_repeats),
+        UNIT(test_interface_name_too_long_is_an_error),
         UNIT(test_listen_address_rejects_a_port),
         UNIT(test_resolv_file_repeats_in_order),
         UNIT(test_no_resolv_is_a_bare_flag),
