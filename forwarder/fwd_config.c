@@ -162,6 +162,7 @@ static int fwd_config_interface(struct fwd_config *cfg, struct conf_ctx *ctx, co
 {
     char buf[CONF_LINE_MAX];
     char *item, *save = NULL;
+    size_t added = 0;
 
     if (fwd_config_need_value(ctx, "interface", value) != 0) {
         return -EINVAL;
@@ -177,6 +178,11 @@ static int fwd_config_interface(struct fwd_config *cfg, struct conf_ctx *ctx, co
             return -EINVAL;
         }
         snprintf(cfg->interfaces[cfg->n_interfaces++], IF_NAMESIZE, "%s", item);
+        added++;
+    }
+    if (added == 0) {
+        conf_error(ctx, "interface: no name in '%s'", value);
+        return -EINVAL;
     }
     return 0;
 }

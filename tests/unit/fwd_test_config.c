@@ -208,11 +208,12 @@ static void test_interface_takes_a_comma_list_and_repeats(void)
     CHECK_INT(cfg.n_listen, 0);
 }
 
-static void test_interface_name_too_long_is_an_error(void)
+static void test_interface_name_too_long_or_missing_is_an_error(void)
 {
-    load("interface=averyveryverylongname0\n");
-    CHECK_INT(ctx.errors, 1);
+    load("interface=averyveryverylongname0\ninterface=,,\n");
+    CHECK_INT(ctx.errors, 2);
     CHECK(logged_at(1, "interface: 'averyveryverylongname0' is longer than an interface name"));
+    CHECK(logged_at(2, "interface: no name in ',,'"));
     CHECK_INT(cfg.n_interfaces, 0);
 }
 
@@ -556,7 +557,7 @@ int main(void)
         UNIT(test_port_sets_the_listen_port),
         UNIT(test_listen_address_takes_a_comma_list_and_repeats),
         UNIT(test_interface_takes_a_comma_list_and_repeats),
-        UNIT(test_interface_name_too_long_is_an_error),
+        UNIT(test_interface_name_too_long_or_missing_is_an_error),
         UNIT(test_listen_address_rejects_a_port),
         UNIT(test_resolv_file_repeats_in_order),
         UNIT(test_no_resolv_is_a_bare_flag),
