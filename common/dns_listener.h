@@ -24,6 +24,7 @@
 enum dns_transport {
     DNS_TRANSPORT_UDP = 0,
     DNS_TRANSPORT_TCP = 1,
+    DNS_TRANSPORT_HTTP = 2, /* pkdns's DNS over HTTP; the listener never produces it */
 };
 
 /* Who asked: everything needed to answer later. Copied by value; it holds no pointers. */

@@ -54,6 +54,14 @@ static void pkdns_main_log_stop(const struct pkdns_server_stats *st)
              (unsigned long long)st->lookups_started, (unsigned long long)st->lookups_joined,
              (unsigned long long)st->lookups_found, (unsigned long long)st->lookups_not_found,
              (unsigned long long)st->lookups_failed);
+    if (st->doh_enabled) {
+        log_info(PKDNS_MAIN_TAG,
+                 "DNS over HTTP: %llu requests on %llu connections (%llu refused at the limit); "
+                 "responses %llu 2xx, %llu 4xx, %llu 5xx",
+                 (unsigned long long)st->doh_requests, (unsigned long long)st->doh_connections,
+                 (unsigned long long)st->doh_rejected, (unsigned long long)st->doh_2xx,
+                 (unsigned long long)st->doh_4xx, (unsigned long long)st->doh_5xx);
+    }
 }
 
 static void pkdns_main_on_signal(uv_signal_t *sig, int signum)

@@ -102,7 +102,8 @@ void pkdns_forward_query(struct pkdns_query *qr)
         return;
     }
     s->stats.forwarded++;
-    if (qr->client.transport == DNS_TRANSPORT_TCP) {
+    /* HTTP clients, like TCP ones, cannot retry a truncated answer over TCP themselves. */
+    if (qr->client.transport != DNS_TRANSPORT_UDP) {
         rc = upstream_query_tcp(s->up, &s->cfg.forward, qr->msg, qr->len, PKDNS_SERVER_UPSTREAM_MS,
                                 pkdns_forward_on_answer, qr, &qr->req);
     } else {

@@ -13,6 +13,29 @@
 #include "random.h"
 #include "pkdns_server_int.h"
 
+/* ---- answering clients ---- */
+
+/* Sends msg to c: over HTTP through the DNS over HTTP server, else through the listener. */
+static void pkdns_query_send(struct pkdns_server *s, const struct dns_client *c, const uint8_t *msg,
+                             size_t len)
+{
+    if (c->transport == DNS_TRANSPORT_HTTP) {
+        pkdns_doh_send(s->doh, c, msg, len);
+    } else {
+        dns_listener_send(s->listener, c, msg, len);
+    }
+}
+
+/* Settles c's query without an answer. */
+static void pkdns_query_done(struct pkdns_server *s, const struct dns_client *c)
+{
+    if (c->transport == DNS_TRANSPORT_HTTP) {
+        pkdns_doh_done(s->doh, c);
+    } else {
+        dns_listener_done(s->listener, c);
+    }
+}
+
 /* ---- ending queries ---- */
 
 static void pkdns_query_on_closed(uv_handle_t *h)
@@ -62,7 +85,7 @@ static void pkdns_query_end(struct pkdns_query *qr)
 
 void pkdns_query_drop(struct pkdns_query *qr)
 {
-    dns_listener_done(qr->s->listener, &qr->client);
+    pkdns_query_done(qr->s, &qr->client);
     pkdns_query_end(qr);
 }
 
@@ -92,9 +115,9 @@ void pkdns_query_reply(struct pkdns_query *qr, const uint8_t *answer, size_t len
         pkdns_query_log(qr, answer, len);
     }
     if (n > 0) {
-        dns_listener_send(s->listener, &qr->client, s->reply, (size_t)n);
+        pkdns_query_send(s, &qr->client, s->reply, (size_t)n);
     } else {
-        dns_listener_done(s->listener, &qr->client);
+        pkdns_query_done(s, &qr->client);
     }
     pkdns_query_end(qr);
 }
@@ -104,7 +127,7 @@ void pkdns_query_error(struct pkdns_query *qr, uint16_t rcode, uint16_t ede, con
     int n = dns_reply_error(&qr->q, rcode, ede, text, qr->out, sizeof(qr->out));
 
     if (n < 0) {
-        dns_listener_done(qr->s->listener, &qr->client);
+        pkdns_query_done(qr->s, &qr->client);
         pkdns_query_end(qr);
         return;
     }
@@ -256,7 +279,7 @@ static void pkdns_query_step(struct pkdns_query *qr, int step)
         pkdns_forward_query(qr);
         return;
     case PK_ANSWER_DROP:
-        dns_listener_done(qr->s->listener, &qr->client);
+        pkdns_query_done(qr->s, &qr->client);
         pkdns_query_end(qr);
         return;
     case PK_ANSWER_NEED_KEY:
@@ -316,9 +339,9 @@ static bool pkdns_query_quick(struct pkdns_server *s, const struct dns_client *c
         return false;
     }
     if (n > 0) {
-        dns_listener_send(s->listener, c, s->reply, (size_t)n);
+        pkdns_query_send(s, c, s->reply, (size_t)n);
     } else {
-        dns_listener_done(s->listener, c);
+        pkdns_query_done(s, c);
     }
     return true;
 }
@@ -333,7 +356,7 @@ void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t 
     s->stats.queries++;
     rc = dns_msg_parse_query(msg, len, &q);
     if (rc == 0 && (q.hdr.flags & DNS_FLAG_QR) != 0) {
-        dns_listener_done(s->listener, c); /* a response: never answer one */
+        pkdns_query_done(s, c); /* a response: never answer one */
         return;
     }
     if (pkdns_query_quick(s, c, msg, len, &q, rc)) {
@@ -348,7 +371,7 @@ void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t 
     }
     if (qr == NULL || qr->msg == NULL) {
         free(qr);
-        dns_listener_done(s->listener, c);
+        pkdns_query_done(s, c);
         return;
     }
     memcpy(qr->msg, msg, len);

@@ -1,6 +1,6 @@
 /* The pkdns server's life (see pkdns_server.h): caches, rate limiters, DHT node, upstream
- * client and listener made from the configuration; reloads; the stop that closes them all.
- * The query path is in pkdns_query.c, forwarding in pkdns_forward.c. */
+ * client, listener and DNS over HTTP server made from the configuration; reloads; the stop that
+ * closes them all. The query path is in pkdns_query.c, forwarding in pkdns_forward.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +175,9 @@ int pkdns_server_new(uv_loop_t *loop, const struct pk_config *cfg, struct pkdns_
     if (rc == 0) {
         rc = pkdns_server_dht(s);
     }
+    if (rc == 0 && s->cfg.doh_enabled) {
+        rc = pkdns_doh_new(loop, pkdns_query_received, s, &s->doh);
+    }
     if (rc < 0) {
         if (s->listener != NULL) {
             dns_listener_close(s->listener, NULL, NULL);
@@ -195,7 +198,12 @@ int pkdns_server_new(uv_loop_t *loop, const struct pk_config *cfg, struct pkdns_
 
 int pkdns_server_start(struct pkdns_server *s)
 {
-    return dns_listener_bind(s->listener, &s->cfg.socket);
+    int rc = dns_listener_bind(s->listener, &s->cfg.socket);
+
+    if (rc == 0 && s->doh != NULL) {
+        rc = pkdns_doh_bind(s->doh, &s->cfg.dns_over_http_socket);
+    }
+    return rc;
 }
 
 int pkdns_server_local_addr(const struct pkdns_server *s, struct addr *out)
@@ -282,6 +290,18 @@ void pkdns_server_stats(const struct pkdns_server *s, struct pkdns_server_stats 
     out->lookups_found = ls.found;
     out->lookups_not_found = ls.not_found;
     out->lookups_failed = ls.failed;
+    if (s->doh != NULL) {
+        struct pkdns_doh_stats ds;
+
+        pkdns_doh_stats(s->doh, &ds);
+        out->doh_enabled = true;
+        out->doh_connections = ds.connections;
+        out->doh_rejected = ds.rejected;
+        out->doh_requests = ds.requests;
+        out->doh_2xx = ds.responses_2xx;
+        out->doh_4xx = ds.responses_4xx;
+        out->doh_5xx = ds.responses_5xx;
+    }
 }
 
 static void pkdns_server_on_closed(void *user)
@@ -311,7 +331,7 @@ void pkdns_server_stop(struct pkdns_server *s, void (*done)(void *user), void *u
     }
     s->done = done;
     s->done_user = user;
-    s->closing = 3;
+    s->closing = s->doh != NULL ? 4 : 3;
     pkdns_lookup_free(s->lookups);
     s->lookups = NULL;
     upstream_free(s->up);
@@ -319,4 +339,8 @@ void pkdns_server_stop(struct pkdns_server *s, void (*done)(void *user), void *u
     uv_close((uv_handle_t *)&s->prefetch, pkdns_server_on_prefetch_closed);
     dht_uv_close(s->dht, pkdns_server_on_closed, s);
     dns_listener_close(s->listener, pkdns_server_on_closed, s);
+    if (s->doh != NULL) {
+        pkdns_doh_close(s->doh, pkdns_server_on_closed, s);
+        s->doh = NULL;
+    }
 }

@@ -1,4 +1,5 @@
-/* The pkdns daemon's query path: the DNS listener on [general] socket; identity queries
+/* The pkdns daemon's query path: the DNS listener on [general] socket and, when set, DNS
+ * over HTTP on dns_over_http_socket (pkdns_doh.h); identity queries
  * (id.server) answered; queries for pkarr names resolved with pk_answer from the packet cache
  * and the DHT (one get per key, shared by every query that waits for it; a client waits
  * answer_timeout_ms at most, then gets SERVFAIL while the lookup goes on); names the answer
@@ -7,6 +8,7 @@
 #ifndef PKDNS_SERVER_H
 #define PKDNS_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -28,15 +30,23 @@ struct pkdns_server_stats {
     uint64_t lookups_found;
     uint64_t lookups_not_found;
     uint64_t lookups_failed; /* too few responses to tell */
+    bool doh_enabled;        /* the DNS over HTTP counters below mean something */
+    uint64_t doh_connections;
+    uint64_t doh_rejected; /* connections closed at once: the table was full */
+    uint64_t doh_requests;
+    uint64_t doh_2xx;
+    uint64_t doh_4xx;
+    uint64_t doh_5xx;
 };
 
 struct pkdns_server;
 
 /* Creates the server on loop from cfg (copied): caches, DHT node, upstream client, listener
- * (not yet bound). Returns 0 or -errno, after logging why. */
+ * and, with dns_over_http_socket, the DNS over HTTP server (neither bound yet). Returns 0 or
+ * -errno, after logging why. */
 int pkdns_server_new(uv_loop_t *loop, const struct pk_config *cfg, struct pkdns_server **out);
 
-/* Binds the listener. Returns 0 or the bind error. */
+/* Binds the listener and the DNS over HTTP server. Returns 0 or the bind error. */
 int pkdns_server_start(struct pkdns_server *s);
 
 /* The address the listener is bound to. Returns 0 or -ENOENT. */

@@ -16,6 +16,7 @@
 #include "pk_answer.h"
 #include "pk_cache.h"
 #include "pk_config.h"
+#include "pkdns_doh.h"
 #include "pkdns_lookup.h"
 #include "pkdns_server.h"
 #include "upstream.h"
@@ -49,6 +50,7 @@ struct pkdns_server {
     struct pk_answer_config acfg;
     struct pkarr_known known; /* keys in the packet cache: their curve check is done */
     struct dns_listener *listener;
+    struct pkdns_doh *doh; /* NULL: dns_over_http_socket not set */
     struct upstream *up;
     struct dns_cache *icann;
     struct pk_cache *pk;
@@ -75,7 +77,7 @@ void pkdns_query_error(struct pkdns_query *qr, uint16_t rcode, uint16_t ede, con
 /* Ends the query without an answer (the server is stopping). */
 void pkdns_query_drop(struct pkdns_query *qr);
 
-/* The listener's query callback. */
+/* The query callback of the listener and of the DNS over HTTP server. */
 void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t *msg, size_t len);
 
 /* Forwards a query for an ICANN name, answering from the cache when it can. */
