@@ -470,6 +470,7 @@ in
           (builtins.toJSON [
             forwarderPort
             (forwarderSettings.listen-address or null)
+            (forwarderSettings.interface or null)
           ])
         ];
         serviceConfig =
@@ -479,6 +480,8 @@ in
           // {
             # The directory, not the file: resolvconf may rename a new file into place.
             ReadOnlyPaths = [ (dirOf cfg.forwarder.resolvFile) ];
+            # interface= lists the interfaces' addresses over netlink (getifaddrs).
+            RestrictAddressFamilies = commonService.RestrictAddressFamilies ++ [ "AF_NETLINK" ];
           };
       };
     })

@@ -481,6 +481,10 @@ def make_etc(case, destdir, prefix, unit_dir):
     os.makedirs(f"{etc}/pkdns")
     shutil.copyfile(f"{examples}/dnsdist.conf", f"{etc}/pkdns/router.conf")
     shutil.copyfile(f"{examples}/dnsmasq.conf", f"{etc}/pkdns/forwarder.conf")
+    # One line more: interface= lists the interfaces' addresses over netlink, which the unit's
+    # RestrictAddressFamilies must allow; on lo the forwarder still listens on 127.0.0.1.
+    with open(f"{etc}/pkdns/forwarder.conf", "a") as f:
+        f.write("interface=lo\n")
     write(f"{etc}/pkdns/pkdns.toml", pkdns_toml(examples))
 
     system = f"{etc}/systemd/system"

@@ -29,6 +29,12 @@ CONFIG_FILES = {
 }
 RESOLV_FILE = "/etc/dnsmasq-resolv.conf"  # the stack's (tests/data/stack/dnsmasq.conf)
 
+# The address families each daemon may use: IP and the journal's socket; the forwarder also
+# netlink, to list the addresses of the interfaces that interface= names.
+ADDRESS_FAMILIES = {"pkdns-router": "AF_INET AF_INET6 AF_UNIX",
+                    "pkdns": "AF_INET AF_INET6 AF_UNIX",
+                    "pkdns-forwarder": "AF_INET AF_INET6 AF_UNIX AF_NETLINK"}
+
 # Every daemon's unit carries these, exactly so.
 HARDENING = {
     "DynamicUser": "yes",
@@ -41,7 +47,6 @@ HARDENING = {
     "ProtectKernelModules": "yes",
     "ProtectKernelLogs": "yes",
     "ProtectControlGroups": "yes",
-    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
     "RestrictNamespaces": "yes",
     "LockPersonality": "yes",
     "MemoryDenyWriteExecute": "yes",
@@ -220,6 +225,8 @@ def test_every_daemon_has_the_hardening_settings(t):
         service = service_settings(daemon)
         for key, want in HARDENING.items():
             expect_eq(one(service, key, daemon), want, f"{daemon}: {key}")
+        expect_eq(one(service, "RestrictAddressFamilies", daemon), ADDRESS_FAMILIES[daemon],
+                  f"{daemon}: RestrictAddressFamilies")
         filters = service.get("SystemCallFilter", [])
         expect("@system-service" in filters, f"{daemon}: SystemCallFilter= {filters}")
         expect(re.fullmatch(r"0[0-7]{3}", one(service, "UMask", daemon)),
