@@ -85,6 +85,13 @@ let
     dht.state_dir = "/var/lib/pkdns";
   } cfg.pkdns.settings;
   pkdnsSocket = pkdnsSettings.general.socket or "0.0.0.0:53";
+  # The lowest port pkdns binds: its DNS socket, or its DNS over HTTP socket when set lower.
+  pkdnsLowestPort =
+    let
+      dns = portOf pkdnsSocket;
+      doh = pkdnsSettings.general.dns_over_http_socket or null;
+    in
+    if doh != null && portOf doh < dns then portOf doh else dns;
   pkdnsTld = pkdnsSettings.dht.top_level_domain or "key";
 
   routerDefaults = {
@@ -446,7 +453,7 @@ in
         serviceConfig =
           commonService
           // daemonCommands "pkdns" pkdnsConfigPath
-          // bindCapability (portOf pkdnsSocket)
+          // bindCapability pkdnsLowestPort
           // {
             StateDirectory = "pkdns";
             StateDirectoryMode = "0700";

@@ -373,6 +373,18 @@ def test_a_forwarder_moved_to_port_53_gets_the_capability(t):
               "forwarder on 53: CapabilityBoundingSet")
 
 
+def test_pkdns_with_dns_over_http_on_443_gets_the_capability(t):
+    low = evaluate_module({"enable": True, "pkdns": {"settings": {"general": {
+        "dns_over_http_socket": "127.0.0.1:443"}}}})
+    config = services_of(low)["pkdns"]["serviceConfig"]
+    expect_eq(config.get("AmbientCapabilities"), ["CAP_NET_BIND_SERVICE"],
+              "pkdns with DNS over HTTP on 443: AmbientCapabilities")
+    high = evaluate_module({"enable": True, "pkdns": {"settings": {"general": {
+        "dns_over_http_socket": "127.0.0.1:3000"}}}})
+    expect("AmbientCapabilities" not in services_of(high)["pkdns"]["serviceConfig"],
+           "pkdns with DNS over HTTP on 3000 has AmbientCapabilities")
+
+
 def test_open_firewall_opens_port_53(t):
     closed = evaluate_module()["config"].get("networking", {}).get("firewall")
     expect_eq(closed, None, "firewall settings without openFirewall")
