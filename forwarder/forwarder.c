@@ -11,6 +11,7 @@
 #include "dns_writer.h"
 #include "fwd_internal.h"
 #include "fwd_listen.h"
+#include "fwd_private.h"
 #include "log.h"
 #include "random.h"
 
@@ -338,6 +339,23 @@ static int fwd_upstream_query(const struct forwarder *f, const struct dns_query 
     return dns_writer_finish(&w);
 }
 
+/* domain-needed and bogus-priv: questions answered NXDOMAIN here, never sent upstream. */
+static bool fwd_answer_locally(struct forwarder *f, const struct fwd_waiter *w,
+                               const struct dns_query *q)
+{
+    bool plain =
+        f->cfg.domain_needed && fwd_private_plain_name(q->q.name, q->q.name_len, q->q.qtype);
+    bool reverse =
+        !plain && f->cfg.bogus_priv && fwd_private_reverse(q->q.name, q->q.name_len, q->q.qtype);
+
+    if (!plain && !reverse) {
+        return false;
+    }
+    f->stats.local_nxdomain++;
+    fwd_serve_error(f, w, q->q.qtype, q->q.qclass, DNS_RCODE_NXDOMAIN, DNS_EDE_NONE, NULL);
+    return true;
+}
+
 static void fwd_on_query(void *user, const struct dns_client *c, const uint8_t *msg, size_t len)
 {
     struct forwarder *f = user;
@@ -377,6 +395,9 @@ static void fwd_on_query(void *user, const struct dns_client *c, const uint8_t *
         return;
     }
 
+    if (fwd_answer_locally(f, &w, &q)) {
+        return;
+    }
     key_len = fwd_make_key(&q, key);
     if (f->cache != NULL && fwd_serve_cached(f, key, key_len, &w, 0)) {
         return;

@@ -19,7 +19,8 @@ struct forwarder_stats {
     uint64_t servfail;
     uint64_t refused;
     uint64_t formerr;
-    uint64_t dropped; /* unreadable datagrams, responses sent to us */
+    uint64_t dropped;        /* unreadable datagrams, responses sent to us */
+    uint64_t local_nxdomain; /* answered here: domain-needed, bogus-priv */
 };
 
 /* Creates a forwarder on `loop` from cfg (copied). Binds nothing yet. */

@@ -219,6 +219,8 @@ static const struct fwd_flag fwd_flags[] = {
     {"clear-on-reload", offsetof(struct fwd_config, clear_on_reload)},
     {"bind-interfaces", offsetof(struct fwd_config, bind_interfaces)},
     {"bind-dynamic", offsetof(struct fwd_config, bind_interfaces)},
+    {"domain-needed", offsetof(struct fwd_config, domain_needed)},
+    {"bogus-priv", offsetof(struct fwd_config, bogus_priv)},
 };
 
 /* dnsmasq options outside forwarding (DHCP, TFTP, local data, process control): accepted so
@@ -260,8 +262,6 @@ static const char *const fwd_ignored[] = {
     "conf-dir",
     "dnssec",
     "trust-anchor",
-    "domain-needed",
-    "bogus-priv",
     "stop-dns-rebind",
     "rebind-",
     "filterwin2k",

@@ -58,6 +58,8 @@ struct fwd_config {
     bool no_poll;
     bool clear_on_reload;
     bool bind_interfaces;
+    bool domain_needed; /* plain names (one label) get NXDOMAIN for A, AAAA and ANY */
+    bool bogus_priv;    /* reverse names of private addresses get NXDOMAIN for PTR and ANY */
     uint16_t edns_packet_max;
     uint32_t query_timeout_ms; /* whole budget of one upstream resolution */
     int verbose;

@@ -37,10 +37,12 @@ static void fwd_usage(FILE *to)
             "--listen-address=127.0.0.1, --interface=eth0, --resolv-file=FILE, --no-resolv,\n"
             "--server=192.0.2.1#53, --server=/example.com/192.0.2.2, --cache-size=10000,\n"
             "--no-negcache, --neg-ttl=N, --min-cache-ttl=N, --max-cache-ttl=N, --strict-order,\n"
-            "--all-servers, --no-poll, --clear-on-reload, --edns-packet-max=N,\n"
+            "--all-servers, --no-poll, --clear-on-reload, --domain-needed, --bogus-priv,\n"
+            "--edns-packet-max=N, "
             "--use-stale-cache=SECONDS, --query-timeout-ms=N.\n"
             "Short forms as dnsmasq: -p port, -a listen-address, -i interface, -r resolv-file,\n"
-            "-S server, -R no-resolv, -o strict-order, -N no-negcache.\n");
+            "-S server, -R no-resolv, -o strict-order, -N no-negcache, -D domain-needed,\n"
+            "-b bogus-priv.\n");
 }
 
 static const struct {
@@ -54,7 +56,8 @@ static const struct {
     {'C', "conf-file"},    {'c', "config"},
     {'v', "verbose"},      {'h', "help"},
     {'V', "version"},      {'k', "keep-in-foreground"},
-    {'d', "no-daemon"},
+    {'d', "no-daemon"},    {'D', "domain-needed"},
+    {'b', "bogus-priv"},
 };
 
 /* Options that never take a value on the command line. */
@@ -69,6 +72,8 @@ static bool fwd_is_bare(const char *name)
         "clear-on-reload",
         "bind-interfaces",
         "bind-dynamic",
+        "domain-needed",
+        "bogus-priv",
         "verbose",
         "help",
         "version",
@@ -200,12 +205,13 @@ static void fwd_log_stop(const struct forwarder_stats *st)
 {
     log_info("fwd",
              "stopped after %llu queries: %llu from cache, %llu forwarded, %llu merged, "
-             "%llu stale, %llu SERVFAIL, %llu REFUSED, %llu FORMERR, %llu dropped",
+             "%llu stale, %llu SERVFAIL, %llu REFUSED, %llu FORMERR, %llu dropped, "
+             "%llu NXDOMAIN for private names",
              (unsigned long long)st->queries, (unsigned long long)st->cache_hits,
              (unsigned long long)st->forwarded, (unsigned long long)st->merged,
              (unsigned long long)st->stale_answers, (unsigned long long)st->servfail,
              (unsigned long long)st->refused, (unsigned long long)st->formerr,
-             (unsigned long long)st->dropped);
+             (unsigned long long)st->dropped, (unsigned long long)st->local_nxdomain);
 }
 
 static void fwd_on_signal(uv_signal_t *s, int signum)

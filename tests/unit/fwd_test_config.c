@@ -354,6 +354,17 @@ static void test_server_order_and_reload_flags_parse(void)
     CHECK(cfg.bind_interfaces);
 }
 
+static void test_domain_needed_and_bogus_priv_are_bare_flags(void)
+{
+    load("domain-needed\nbogus-priv\n");
+    CHECK_INT(ctx.errors, 0);
+    CHECK_INT(ctx.warnings, 0);
+    CHECK(cfg.domain_needed);
+    CHECK(cfg.bogus_priv);
+    load("bogus-priv=yes\n");
+    CHECK_INT(ctx.errors, 1);
+}
+
 static void test_bind_dynamic_counts_as_bind_interfaces(void)
 {
     load("bind-dynamic\n");
@@ -573,6 +584,7 @@ int main(void)
         UNIT(test_cache_size_zero_is_accepted),
         UNIT(test_min_cache_ttl_over_an_hour_is_an_error),
         UNIT(test_server_order_and_reload_flags_parse),
+        UNIT(test_domain_needed_and_bogus_priv_are_bare_flags),
         UNIT(test_bind_dynamic_counts_as_bind_interfaces),
         UNIT(test_edns_packet_max_takes_512_to_65535),
         UNIT(test_edns_packet_max_outside_512_to_65535_is_an_error),
