@@ -290,6 +290,11 @@ class LtNetwork:
     def addrs(self):
         return [("127.0.0.1", p) for p in self.ports]
 
+    def lookup_random(self, index):
+        """Starts a lookup of a random target from session `index` (a get of an immutable item
+        nobody stored), the traffic through which a DHT node meets more of the network."""
+        self.sessions[index].dht_get_immutable_item(self.lt.sha1_hash(os.urandom(20)))
+
     def routing_table(self, index):
         """The (host, port) of every node in session `index`'s routing table, as its DHT
         state lists them."""
