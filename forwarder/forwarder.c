@@ -12,6 +12,7 @@
 #include "fwd_internal.h"
 #include "fwd_listen.h"
 #include "fwd_private.h"
+#include "fwd_rebind.h"
 #include "log.h"
 #include "random.h"
 
@@ -248,6 +249,52 @@ static void fwd_clamp_ttls(const struct fwd_config *cfg, uint8_t *msg, const str
     }
 }
 
+/* stop-dns-rebind: whether the answer to r's question is to be checked. */
+static bool fwd_rebind_checked(const struct forwarder *f, const struct dns_response *r)
+{
+    if (!f->cfg.stop_dns_rebind || !r->has_question) {
+        return false;
+    }
+    for (size_t i = 0; i < f->cfg.n_rebind_ok; i++) {
+        const struct fwd_domain *d = &f->cfg.rebind_ok[i];
+        if (dns_name_is_under(r->q.name, r->q.name_len, d->name, d->len)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Replaces an answer that gives a private address for a name outside the local network by
+ * one without addresses, as dnsmasq does, and says so in the log (once a second at most).
+ * Returns the answer to go on with, rescanned into r, or NULL when it cannot be rewritten. */
+static uint8_t *fwd_rebind_stop(struct forwarder *f, uint8_t *answer, size_t *len,
+                                struct dns_response *r)
+{
+    char name[DNS_NAME_TEXT_MAX];
+    int n;
+
+    if (!fwd_rebind_checked(f, r) || !fwd_rebind_found(answer, *len, f->cfg.rebind_localhost_ok)) {
+        return answer;
+    }
+    f->stats.rebind_blocked++;
+    if (uv_now(f->loop) - f->rebind_logged_ms >= 1000 || f->rebind_logged_ms == 0) {
+        f->rebind_logged_ms = uv_now(f->loop);
+        if (dns_name_to_text(r->q.name, r->q.name_len, name, sizeof(name)) < 0) {
+            snprintf(name, sizeof(name), "?");
+        }
+        log_warn("fwd",
+                 "possible DNS rebinding: an upstream answered %s with a private address; "
+                 "answering without addresses",
+                 name);
+    }
+    n = fwd_rebind_strip(answer, *len, f->rebind, sizeof(f->rebind));
+    if (n < 0 || dns_msg_scan_response(f->rebind, (size_t)n, r) != 0) {
+        return NULL;
+    }
+    *len = (size_t)n;
+    return f->rebind;
+}
+
 void fwd_deliver(struct forwarder *f, const uint8_t *key, size_t key_len, uint8_t *answer,
                  size_t len, const struct fwd_waiter *waiters, size_t n_waiters)
 {
@@ -262,6 +309,14 @@ void fwd_deliver(struct forwarder *f, const uint8_t *key, size_t key_len, uint8_
         return;
     }
     len = fwd_strip_opt(answer, len, &r);
+    answer = fwd_rebind_stop(f, answer, &len, &r);
+    if (answer == NULL) {
+        for (size_t i = 0; i < n_waiters; i++) {
+            fwd_serve_error(f, &waiters[i], r.q.qtype, r.q.qclass, DNS_RCODE_SERVFAIL,
+                            DNS_EDE_OTHER, "unreadable answer with a private address");
+        }
+        return;
+    }
     if (f->cache != NULL) {
         life = fwd_cache_lifetime(&f->cfg, &r);
     }

@@ -21,6 +21,7 @@ struct forwarder_stats {
     uint64_t formerr;
     uint64_t dropped;        /* unreadable datagrams, responses sent to us */
     uint64_t local_nxdomain; /* answered here: domain-needed, bogus-priv */
+    uint64_t rebind_blocked; /* upstream answers whose addresses stop-dns-rebind removed */
 };
 
 /* Creates a forwarder on `loop` from cfg (copied). Binds nothing yet. */

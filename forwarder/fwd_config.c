@@ -187,6 +187,38 @@ static int fwd_config_interface(struct fwd_config *cfg, struct conf_ctx *ctx, co
     return 0;
 }
 
+/* rebind-domain-ok=DOMAIN or =/DOMAIN/[DOMAIN/...]: names under these are not checked. */
+static int fwd_config_rebind_ok(struct fwd_config *cfg, struct conf_ctx *ctx, const char *value)
+{
+    char buf[CONF_LINE_MAX];
+    char *item, *save = NULL;
+    size_t added = 0;
+
+    if (fwd_config_need_value(ctx, "rebind-domain-ok", value) != 0) {
+        return -EINVAL;
+    }
+    snprintf(buf, sizeof(buf), "%s", value);
+    for (item = strtok_r(buf, "/", &save); item != NULL; item = strtok_r(NULL, "/", &save)) {
+        struct fwd_domain *d = &cfg->rebind_ok[cfg->n_rebind_ok];
+        if (cfg->n_rebind_ok == FWD_MAX_REBIND_OK) {
+            conf_error(ctx, "more than %d rebind-domain-ok domains", FWD_MAX_REBIND_OK);
+            return -EINVAL;
+        }
+        if (dns_name_from_text(item, d->name, &d->len) != 0) {
+            conf_error(ctx, "rebind-domain-ok: '%s' is not a domain name", item);
+            return -EINVAL;
+        }
+        dns_name_lower(d->name, d->len);
+        cfg->n_rebind_ok++;
+        added++;
+    }
+    if (added == 0) {
+        conf_error(ctx, "rebind-domain-ok: no domain in '%s'", value);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int fwd_config_resolv_file(struct fwd_config *cfg, struct conf_ctx *ctx, const char *value)
 {
     if (fwd_config_need_value(ctx, "resolv-file", value) != 0) {
@@ -221,6 +253,8 @@ static const struct fwd_flag fwd_flags[] = {
     {"bind-dynamic", offsetof(struct fwd_config, bind_interfaces)},
     {"domain-needed", offsetof(struct fwd_config, domain_needed)},
     {"bogus-priv", offsetof(struct fwd_config, bogus_priv)},
+    {"stop-dns-rebind", offsetof(struct fwd_config, stop_dns_rebind)},
+    {"rebind-localhost-ok", offsetof(struct fwd_config, rebind_localhost_ok)},
 };
 
 /* dnsmasq options outside forwarding (DHCP, TFTP, local data, process control): accepted so
@@ -262,8 +296,6 @@ static const char *const fwd_ignored[] = {
     "conf-dir",
     "dnssec",
     "trust-anchor",
-    "stop-dns-rebind",
-    "rebind-",
     "filterwin2k",
     "read-ethers",
     "dhcp",
@@ -380,6 +412,9 @@ int fwd_config_apply(struct fwd_config *cfg, struct conf_ctx *ctx, const char *k
     }
     if (strcmp(key, "interface") == 0) {
         return fwd_config_interface(cfg, ctx, value);
+    }
+    if (strcmp(key, "rebind-domain-ok") == 0) {
+        return fwd_config_rebind_ok(cfg, ctx, value);
     }
     if (fwd_config_is_ignored(key)) {
         conf_warn(ctx, "%s is not a forwarding option; ignored", key);

@@ -17,6 +17,7 @@
 #define FWD_MAX_RESOLV_FILES 8
 #define FWD_MAX_SERVERS 32
 #define FWD_MAX_DOMAIN_SERVERS 64
+#define FWD_MAX_REBIND_OK 64
 #define FWD_DEFAULT_RESOLV_FILE "/etc/resolv.conf"
 
 /* server=/domain/... : where names under `domain` go. */
@@ -31,6 +32,12 @@ struct fwd_domain_server {
     size_t domain_len;
     enum fwd_domain_action action;
     struct addr addr;
+};
+
+/* A domain name in wire form, lowercased. */
+struct fwd_domain {
+    uint8_t name[DNS_NAME_MAX];
+    size_t len;
 };
 
 struct fwd_config {
@@ -58,8 +65,12 @@ struct fwd_config {
     bool no_poll;
     bool clear_on_reload;
     bool bind_interfaces;
-    bool domain_needed; /* plain names (one label) get NXDOMAIN for A, AAAA and ANY */
-    bool bogus_priv;    /* reverse names of private addresses get NXDOMAIN for PTR and ANY */
+    bool domain_needed;       /* plain names (one label) get NXDOMAIN for A, AAAA and ANY */
+    bool bogus_priv;          /* reverse names of private addresses get NXDOMAIN for PTR and ANY */
+    bool stop_dns_rebind;     /* upstream answers with private addresses lose them */
+    bool rebind_localhost_ok; /* ... except for loopback addresses */
+    struct fwd_domain rebind_ok[FWD_MAX_REBIND_OK]; /* rebind-domain-ok: names not checked */
+    size_t n_rebind_ok;
     uint16_t edns_packet_max;
     uint32_t query_timeout_ms; /* whole budget of one upstream resolution */
     int verbose;

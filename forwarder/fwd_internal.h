@@ -53,7 +53,9 @@ struct forwarder {
     void (*stop_cb)(void *arg);
     void *stop_arg;
     int closing_handles;           /* handles (and holds) still to close before f can be freed */
+    uint64_t rebind_logged_ms;     /* when stop-dns-rebind last logged */
     uint8_t out[DNS_TCP_MAX + 64]; /* answers are shaped here, one at a time */
+    uint8_t rebind[DNS_TCP_MAX];   /* an upstream answer without its addresses */
 };
 
 /* Starts (or joins) the resolution of `key` for waiter w, sending `query` upstream to the

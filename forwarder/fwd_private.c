@@ -79,31 +79,26 @@ static bool fwd_reverse_v6(const uint8_t *name, size_t len, unsigned k, uint8_t 
     return true;
 }
 
-/* The IPv4 ranges dnsmasq keeps to itself: this network (0/8), private (10/8, 172.16/12,
- * 192.168/16, RFC 1918), loopback (127/8), link-local (169.254/16), the documentation nets
- * (192.0.2/24, 198.51.100/24, 203.0.113/24, RFC 5737) and the broadcast address. */
-static bool fwd_private_v4(const uint8_t a[4])
+bool fwd_private_v4(const uint8_t a[4], bool localhost_ok)
 {
-    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
-           (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
-           (a[0] == 192 && a[1] == 0 && a[2] == 2) || (a[0] == 198 && a[1] == 51 && a[2] == 100) ||
+    return ((a[0] == 0 || a[0] == 127) && !localhost_ok) || a[0] == 10 ||
+           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+           (a[0] == 192 && a[1] == 168) || (a[0] == 192 && a[1] == 0 && a[2] == 2) ||
+           (a[0] == 198 && a[1] == 51 && a[2] == 100) ||
            (a[0] == 203 && a[1] == 0 && a[2] == 113) ||
            (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
 }
 
-/* And IPv6: unspecified and loopback, link-local (fe80::/10), site-local (fec0::/10),
- * unique local in fd00::/8, documentation (2001:db8::/32, RFC 3849), and IPv4-mapped
- * addresses of the IPv4 ranges. */
-static bool fwd_private_v6(const uint8_t a[16])
+bool fwd_private_v6(const uint8_t a[16], bool localhost_ok)
 {
     static const uint8_t zeros[15] = {0};
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-    if (memcmp(a, zeros, 15) == 0 && a[15] <= 1) {
+    if (memcmp(a, zeros, 15) == 0 && a[15] <= 1 && !localhost_ok) {
         return true;
     }
     if (memcmp(a, mapped, 12) == 0) {
-        return fwd_private_v4(a + 12);
+        return fwd_private_v4(a + 12, localhost_ok);
     }
     return (a[0] == 0xfe && (a[1] & 0x80) == 0x80) || a[0] == 0xfd ||
            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8);
@@ -120,11 +115,11 @@ bool fwd_private_reverse(const uint8_t *name, size_t len, uint16_t qtype)
     }
     if (fwd_label_is(name, len, 1, "in-addr")) {
         return labels - 2 <= FWD_V4_LABELS && fwd_reverse_v4(name, len, labels - 2, addr) &&
-               fwd_private_v4(addr);
+               fwd_private_v4(addr, false);
     }
     if (fwd_label_is(name, len, 1, "ip6")) {
         return labels - 2 <= FWD_V6_LABELS && fwd_reverse_v6(name, len, labels - 2, addr) &&
-               fwd_private_v6(addr);
+               fwd_private_v6(addr, false);
     }
     return false;
 }

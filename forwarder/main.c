@@ -42,7 +42,8 @@ static void fwd_usage(FILE *to)
             "--use-stale-cache=SECONDS, --query-timeout-ms=N.\n"
             "Short forms as dnsmasq: -p port, -a listen-address, -i interface, -r resolv-file,\n"
             "-S server, -R no-resolv, -o strict-order, -N no-negcache, -D domain-needed,\n"
-            "-b bogus-priv.\n");
+            "-b bogus-priv. Also --stop-dns-rebind, --rebind-localhost-ok,\n"
+            "--rebind-domain-ok=/DOMAIN/.\n");
 }
 
 static const struct {
@@ -74,6 +75,8 @@ static bool fwd_is_bare(const char *name)
         "bind-dynamic",
         "domain-needed",
         "bogus-priv",
+        "stop-dns-rebind",
+        "rebind-localhost-ok",
         "verbose",
         "help",
         "version",
@@ -206,12 +209,13 @@ static void fwd_log_stop(const struct forwarder_stats *st)
     log_info("fwd",
              "stopped after %llu queries: %llu from cache, %llu forwarded, %llu merged, "
              "%llu stale, %llu SERVFAIL, %llu REFUSED, %llu FORMERR, %llu dropped, "
-             "%llu NXDOMAIN for private names",
+             "%llu NXDOMAIN for private names, %llu rebinding answers stopped",
              (unsigned long long)st->queries, (unsigned long long)st->cache_hits,
              (unsigned long long)st->forwarded, (unsigned long long)st->merged,
              (unsigned long long)st->stale_answers, (unsigned long long)st->servfail,
              (unsigned long long)st->refused, (unsigned long long)st->formerr,
-             (unsigned long long)st->dropped, (unsigned long long)st->local_nxdomain);
+             (unsigned long long)st->dropped, (unsigned long long)st->local_nxdomain,
+             (unsigned long long)st->rebind_blocked);
 }
 
 static void fwd_on_signal(uv_signal_t *s, int signum)

@@ -1,6 +1,7 @@
-"""domain-needed and bogus-priv, side by side with dnsmasq: for each question both daemons,
-given the same options and the same upstream, either answer NXDOMAIN themselves or forward
-it; ours never lets a kept question reach the upstream."""
+"""domain-needed, bogus-priv and stop-dns-rebind, side by side with dnsmasq: for each
+question both daemons, given the same options and the same upstream, either answer NXDOMAIN
+themselves or forward it (ours never lets a kept question reach the upstream), and both take
+the same addresses out of upstream answers."""
 
 import ipaddress
 import os
@@ -9,6 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
 
 import harness  # noqa: E402
 from harness import Dnsmasq, ScriptedServer, expect, expect_eq, query  # noqa: E402
@@ -89,6 +91,62 @@ def test_stop_line_counts_the_kept_questions(t):
     expect_eq(ours.stop(), 0, "exit status on SIGTERM")
     expect("2 NXDOMAIN for private names" in ours.wait_log(r"stopped after"),
            "the stop line's count of kept questions")
+
+
+# What the upstream answers (dnsmasq options), and the names then asked through both.
+REBIND_UPSTREAM = [
+    "--address=/priv.test/192.168.1.5", "--address=/lo.test/127.0.0.5",
+    "--address=/pub.test/8.8.4.4", "--address=/ok.test/10.0.0.1",
+    "--address=/cgn.test/100.64.0.1", "--address=/zero.test/0.0.0.0",
+    "--host-record=mixed.test,8.8.8.8", "--host-record=mixed.test,10.1.1.1",
+    "--address=/v6.test/fd00::1", "--address=/ll6.test/fe80::1", "--address=/fc.test/fc00::1",
+    "--address=/lo6.test/::1", "--host-record=inner.test,192.168.7.7",
+    "--cname=cn.test,inner.test",
+]
+REBIND_QUESTIONS = [("a.priv.test", "A"), ("a.lo.test", "A"), ("a.pub.test", "A"),
+                    ("a.ok.test", "A"), ("x.a.ok.test", "A"), ("a.cgn.test", "A"),
+                    ("a.zero.test", "A"), ("mixed.test", "A"), ("a.v6.test", "AAAA"),
+                    ("a.ll6.test", "AAAA"), ("a.fc.test", "AAAA"), ("a.lo6.test", "AAAA"),
+                    ("cn.test", "A")]
+
+
+def records_of(reply):
+    """rcode and the sorted (type, data) of the answer section."""
+    return (dns.rcode.to_text(reply.rcode()),
+            sorted((dns.rdatatype.to_text(rrset.rdtype), rd.to_text())
+                   for rrset in reply.answer for rd in rrset))
+
+
+def check_rebind_like_dnsmasq(t, options):
+    upstream = Dnsmasq(t, REBIND_UPSTREAM)
+    server = f"{upstream.addr}#{upstream.port}"
+    theirs = Dnsmasq(t, [f"--{o}" for o in options] + [f"--server={server}"])
+    ours = harness.start_forwarder(t, conf=["no-resolv", f"server={server}"] + options)
+    changed = []
+    for name, rdtype in REBIND_QUESTIONS:
+        want = records_of(query(theirs, name, rdtype))
+        got = records_of(query(ours, name, rdtype))
+        expect_eq(got, want, f"{name} {rdtype} through us, beside dnsmasq")
+        if got != records_of(query(upstream, name, rdtype)):
+            changed.append(name)
+            expect_eq(got[1], [], f"{name}: what is left of a rebinding answer")
+        # From the cache, the second time: the same.
+        expect_eq(records_of(query(ours, name, rdtype)), got, f"{name} {rdtype} again")
+    return ours, changed
+
+
+def test_rebinding_answers_lose_their_addresses_as_with_dnsmasq(t):
+    ours, changed = check_rebind_like_dnsmasq(t, ["stop-dns-rebind",
+                                                  "rebind-domain-ok=/ok.test/"])
+    expect_eq(changed, ["a.priv.test", "a.lo.test", "a.zero.test", "mixed.test", "a.v6.test",
+                        "a.ll6.test", "a.lo6.test", "cn.test"], "answers that lost addresses")
+    ours.wait_log(r"WARNING .*possible DNS rebinding: .* a\.priv\.test\. ")
+
+
+def test_rebind_localhost_ok_lets_loopback_through_as_with_dnsmasq(t):
+    _, changed = check_rebind_like_dnsmasq(t, ["stop-dns-rebind", "rebind-localhost-ok"])
+    expect_eq(changed, ["a.priv.test", "a.ok.test", "x.a.ok.test", "mixed.test", "a.v6.test",
+                        "a.ll6.test", "cn.test"], "answers that lost addresses")
 
 
 if __name__ == "__main__":

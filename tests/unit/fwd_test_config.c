@@ -365,6 +365,27 @@ static void test_domain_needed_and_bogus_priv_are_bare_flags(void)
     CHECK_INT(ctx.errors, 1);
 }
 
+static void test_rebind_options_parse(void)
+{
+    char text[DNS_NAME_TEXT_MAX];
+
+    load("stop-dns-rebind\nrebind-localhost-ok\nrebind-domain-ok=/Lan/home.arpa/\n"
+         "rebind-domain-ok=corp.example\n");
+    CHECK_INT(ctx.errors, 0);
+    CHECK_INT(ctx.warnings, 0);
+    CHECK(cfg.stop_dns_rebind);
+    CHECK(cfg.rebind_localhost_ok);
+    CHECK_INT(cfg.n_rebind_ok, 3);
+    CHECK(dns_name_to_text(cfg.rebind_ok[0].name, cfg.rebind_ok[0].len, text, sizeof(text)) > 0);
+    CHECK_STR(text, "lan.");
+    CHECK(dns_name_to_text(cfg.rebind_ok[2].name, cfg.rebind_ok[2].len, text, sizeof(text)) > 0);
+    CHECK_STR(text, "corp.example.");
+    load("rebind-domain-ok=//\nrebind-domain-ok=a..b\n");
+    CHECK_INT(ctx.errors, 2);
+    CHECK(logged_at(1, "rebind-domain-ok: no domain in '//'"));
+    CHECK(logged_at(2, "rebind-domain-ok: 'a..b' is not a domain name"));
+}
+
 static void test_bind_dynamic_counts_as_bind_interfaces(void)
 {
     load("bind-dynamic\n");
@@ -585,6 +606,7 @@ int main(void)
         UNIT(test_min_cache_ttl_over_an_hour_is_an_error),
         UNIT(test_server_order_and_reload_flags_parse),
         UNIT(test_domain_needed_and_bogus_priv_are_bare_flags),
+        UNIT(test_rebind_options_parse),
         UNIT(test_bind_dynamic_counts_as_bind_interfaces),
         UNIT(test_edns_packet_max_takes_512_to_65535),
         UNIT(test_edns_packet_max_outside_512_to_65535_is_an_error),
