@@ -160,8 +160,7 @@ static void rt_main_on_signal(uv_signal_t *s, int signum)
     log_info(RT_MAIN_TAG, "stopping on signal %d", signum);
     sdnotify_send("STOPPING=1");
     if (m->loops != NULL) {
-        rt_threads_log_stats(m->loops);
-        rt_threads_stop(m->loops); /* the workers log their counters before they stop */
+        rt_threads_stop(m->loops); /* logs the workers' counters once they have stopped */
         m->loops = NULL;
     } else {
         router_log_stats(m->router);

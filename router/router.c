@@ -86,6 +86,10 @@ static int router_make_ratelimit(struct router *r, const struct rt_config *cfg)
     if (cfg->rate_qps == 0) {
         return 0;
     }
+    if (r->opts.ratelimit != NULL) {
+        return rt_ratelimit_share_get(r->opts.ratelimit, cfg->rate_qps, cfg->rate_burst,
+                                      cfg->rate_table_size, &r->ratelimit);
+    }
     return rt_ratelimit_new(cfg->rate_qps, cfg->rate_burst, cfg->rate_table_size, &r->ratelimit);
 }
 
@@ -114,8 +118,12 @@ static int router_open_backend(struct router *r, const struct rt_config *cfg, si
     rc = rt_backend_new(r->loop, bc, cfg->max_outstanding, cfg->timeout_ms, r->rx,
                         rt_forward_on_answer, rt_forward_on_timeout, r, &e->io);
     if (rc == 0) {
-        rc = rt_health_new(r->loop, r->upstream, bc, !r->opts.quiet, router_on_health, r,
-                           &e->health);
+        struct rt_health_opts ho = {
+            .log_changes = !r->opts.quiet,
+            .board = r->opts.health,
+            .follow = r->opts.index > 0,
+        };
+        rc = rt_health_new(r->loop, r->upstream, bc, &ho, router_on_health, r, &e->health);
         if (rc != 0) {
             rt_backend_close(e->io);
         }
@@ -415,9 +423,36 @@ int router_local_addr(const struct router *r, size_t i, struct addr *out)
     return dns_listener_local_addr(r->listener, i, out);
 }
 
+void router_follow_health(struct router *r)
+{
+    for (size_t i = 0; i < r->n_backends; i++) {
+        rt_health_follow(r->backends[i].health);
+    }
+    /* The last staged backend to settle puts the staged configuration in force, which
+     * clears r->staged: hence the check on every turn. */
+    for (size_t i = 0; r->staged.cfg != NULL && i < r->staged.cfg->n_backends; i++) {
+        if (r->staged.reuse[i] < 0 && r->staged.entries[i].health != NULL) {
+            rt_health_follow(r->staged.entries[i].health);
+        }
+    }
+}
+
 void router_log_stats(const struct router *r)
 {
-    rt_stats_log(r);
+    struct rt_stats *s = malloc(sizeof(*s));
+
+    if (s == NULL) {
+        log_err(RT_TAG, "no memory for the counters");
+        return;
+    }
+    rt_stats_take(r, s);
+    rt_stats_log(s, RT_STATS_TAG);
+    free(s);
+}
+
+void router_stats(const struct router *r, struct rt_stats *out)
+{
+    rt_stats_take(r, out);
 }
 
 static void router_on_listener_closed(void *arg)

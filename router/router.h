@@ -12,12 +12,17 @@
 
 struct router;
 
+struct rt_health_board;
+struct rt_ratelimit_share;
+
 /* How one router of several (threads = N) differs from the others. */
 struct router_options {
-    bool reuseport;     /* bind with SO_REUSEPORT: several routers share each address */
-    bool quiet;         /* leave health changes and reload lines to router 0 */
-    unsigned index;     /* which router this is, in the counters' lines */
-    unsigned n_routers; /* how many there are */
+    bool reuseport;                 /* bind with SO_REUSEPORT: several routers share each address */
+    bool quiet;                     /* leave health changes and reload lines to router 0 */
+    unsigned index;                 /* which router this is */
+    unsigned n_routers;             /* how many there are */
+    struct rt_health_board *health; /* shared verdicts: router 0 checks, the others follow */
+    struct rt_ratelimit_share *ratelimit; /* one rate limiter for all the routers */
 };
 
 /* Creates a router on `loop` from cfg (copied): backends opened and health checks started,
@@ -40,8 +45,18 @@ int router_reload(struct router *r, const struct rt_config *cfg);
 /* The address endpoint i is bound to (tests bind port 0). */
 int router_local_addr(const struct router *r, size_t i, struct addr *out);
 
+struct rt_stats;
+
+/* Takes the verdicts now on the shared health board (router_options.health), for a router
+ * that follows another's checks; runs on r's loop. */
+void router_follow_health(struct router *r);
+
 /* Logs every counter (SIGUSR1), with dnsdist-like names. */
 void router_log_stats(const struct router *r);
+
+/* Copies every counter, with the names it goes with, into out (rt_stats.h), for a caller
+ * that sums the counters of several routers. */
+void router_stats(const struct router *r, struct rt_stats *out);
 
 /* Stops listening, abandons queries in flight and frees everything; cb(arg) runs once all
  * handles are closed. */

@@ -48,7 +48,7 @@ void rt_config_defaults(struct rt_config *cfg)
     cfg->max_outstanding = RT_DEFAULT_MAX_OUTSTANDING;
     cfg->rate_action = RT_LIMIT_DROP;
     cfg->rate_table_size = 65536;
-    cfg->threads = 1;
+    cfg->threads = 0; /* chosen by rt_config_finish */
 }
 
 uint32_t rt_config_keep(struct rt_config *cfg, struct conf_ctx *ctx, const char *s)
@@ -154,6 +154,19 @@ static void rt_config_check_rule(const struct rt_config *cfg, struct conf_ctx *c
     }
 }
 
+/* threads not given: two loops, so that a backend sharing the router's core does not take
+ * the core from the one loop with each datagram it is sent (bench/RESULTS.md, Router vs
+ * dnsdist); one when a pool has a packet cache, which each loop would keep for itself. */
+static uint32_t rt_config_default_threads(const struct rt_config *cfg)
+{
+    for (size_t p = 0; p < cfg->n_pools; p++) {
+        if (cfg->pools[p].cache.size > 0) {
+            return 1;
+        }
+    }
+    return RT_DEFAULT_THREADS;
+}
+
 int rt_config_finish(struct rt_config *cfg, struct conf_ctx *ctx)
 {
     bool pool_used[RT_MAX_POOLS] = {false};
@@ -181,6 +194,9 @@ int rt_config_finish(struct rt_config *cfg, struct conf_ctx *ctx)
     }
     for (size_t i = 0; i < cfg->n_rules; i++) {
         rt_config_check_rule(cfg, ctx, &cfg->rules[i], pool_used);
+    }
+    if (cfg->threads == 0) {
+        cfg->threads = rt_config_default_threads(cfg);
     }
     if (cfg->rate_qps > 0 && cfg->rate_burst < cfg->rate_qps) {
         cfg->rate_burst = cfg->rate_qps;

@@ -22,7 +22,9 @@
 #define RT_MAX_MATCHES 4 /* conditions per rule, all of which must hold */
 #define RT_NAME_MAX 64
 #define RT_ARENA_BYTES 65536
-#define RT_MAX_SOCKETS 16 /* UDP sockets per backend */
+#define RT_MAX_SOCKETS 16    /* UDP sockets per backend */
+#define RT_MAX_THREADS 64    /* loops (threads = N) */
+#define RT_DEFAULT_THREADS 2 /* without a packet cache; see rt_config_finish */
 
 /* Defaults, dnsdist's where it has one (dnsdist 1.8 documentation, newServer). */
 #define RT_DEFAULT_PORT 53

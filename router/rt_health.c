@@ -6,6 +6,7 @@
 
 #include "dns_writer.h"
 #include "log.h"
+#include "rt_health_board.h"
 
 #define RT_HEALTH_TAG "health"
 
@@ -20,8 +21,10 @@ struct rt_health {
     bool up_now;
     bool settled;
     bool log_changes;
-    bool checking;  /* lazy mode: checks run until the backend is back */
-    uint32_t fails; /* in a row: checks, or queries in lazy mode */
+    struct rt_health_board *board; /* NULL: judged alone */
+    bool follow;                   /* auto mode takes the board's verdicts */
+    bool checking;                 /* lazy mode: checks run until the backend is back */
+    uint32_t fails;                /* in a row: checks, or queries in lazy mode */
     uint32_t successes;
 };
 
@@ -83,6 +86,9 @@ static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t 
     } else if (!h->up_now && h->successes >= h->cfg.rise) {
         rt_health_set(h, true, "");
     }
+    if (h->board != NULL && h->cfg.health == RT_HEALTH_AUTO) {
+        rt_health_board_post(h->board, &h->cfg, h->up_now);
+    }
     if (h->cfg.health == RT_HEALTH_LAZY && h->up_now) {
         h->checking = false; /* back to watching queries */
         h->fails = 0;
@@ -142,13 +148,18 @@ static void rt_health_start(struct rt_health *h)
         rt_health_set(h, true, ""); /* trusted until queries fail */
         break;
     case RT_HEALTH_AUTO:
-        rt_health_schedule(h, 0);
+        if (h->follow) {
+            rt_health_follow(h);
+        } else {
+            rt_health_schedule(h, 0);
+        }
         break;
     }
 }
 
 int rt_health_new(uv_loop_t *loop, struct upstream *up, const struct rt_backend_config *cfg,
-                  bool log_changes, rt_health_cb cb, void *user, struct rt_health **out)
+                  const struct rt_health_opts *opts, rt_health_cb cb, void *user,
+                  struct rt_health **out)
 {
     struct rt_health *h = calloc(1, sizeof(*h));
 
@@ -158,7 +169,9 @@ int rt_health_new(uv_loop_t *loop, struct upstream *up, const struct rt_backend_
     h->loop = loop;
     h->up = up;
     h->cfg = *cfg;
-    h->log_changes = log_changes;
+    h->log_changes = opts->log_changes;
+    h->board = opts->board;
+    h->follow = opts->board != NULL && opts->follow;
     h->cb = cb;
     h->user = user;
     uv_timer_init(loop, &h->timer);
@@ -179,6 +192,19 @@ void rt_health_update(struct rt_health *h, const struct rt_backend_config *cfg)
             h->req = NULL;
         }
         rt_health_start(h);
+    }
+}
+
+void rt_health_follow(struct rt_health *h)
+{
+    int verdict;
+
+    if (!h->follow || h->cfg.health != RT_HEALTH_AUTO) {
+        return;
+    }
+    verdict = rt_health_board_read(h->board, &h->cfg);
+    if (verdict >= 0) {
+        rt_health_set(h, verdict == 1, "the health checks say so");
     }
 }
 

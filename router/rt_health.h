@@ -2,7 +2,8 @@
  * every check interval; any answer but SERVFAIL within the check timeout is a success;
  * max_check_failures failures in a row mark a live backend down, `rise` successes in a row
  * mark it up again. Modes up and down skip the checks; lazy mode checks only after queries
- * failed (see docs/router.md). Each change of state is logged once. */
+ * failed (see docs/router.md). Each change of state is logged once. Several loops share the
+ * verdicts of one through a board (rt_health_board.h). */
 #ifndef PK_RT_HEALTH_H
 #define PK_RT_HEALTH_H
 
@@ -14,13 +15,28 @@
 
 struct rt_health;
 
+struct rt_health_board;
+
 /* Called when the state is first known and whenever it changes. */
 typedef void (*rt_health_cb)(void *user, struct rt_health *h, bool up);
 
-/* Starts judging the backend of cfg (copied), checking through `up`; state changes are logged
- * when `log_changes`. The first check goes out at once. Returns 0 or -ENOMEM. */
+/* How one judge of several (threads = N) takes part. */
+struct rt_health_opts {
+    bool log_changes;              /* log each change of state */
+    struct rt_health_board *board; /* NULL: judge alone */
+    bool follow; /* with a board: in auto mode take its verdicts instead of checking */
+};
+
+/* Starts judging the backend of cfg (copied), checking through `up`. With a board, a judge
+ * that checks posts its auto-mode verdicts there and one that follows takes them from there
+ * (rt_health_follow). The first check goes out at once. Returns 0 or -ENOMEM. */
 int rt_health_new(uv_loop_t *loop, struct upstream *up, const struct rt_backend_config *cfg,
-                  bool log_changes, rt_health_cb cb, void *user, struct rt_health **out);
+                  const struct rt_health_opts *opts, rt_health_cb cb, void *user,
+                  struct rt_health **out);
+
+/* A following judge in auto mode takes the verdict now on the board, if there is one; the
+ * board's owner calls this on the judge's loop when the board has changed. */
+void rt_health_follow(struct rt_health *h);
 
 /* Takes new check settings (a reload); a mode change applies at once. */
 void rt_health_update(struct rt_health *h, const struct rt_backend_config *cfg);

@@ -158,7 +158,7 @@ static int rt_ini_router_key(struct rt_ini_state *st, struct conf_ctx *ctx, cons
         {"tcp_clients", 1, 65536, offsetof(struct rt_config, tcp_clients)},
         {"tcp_idle_timeout_ms", 1, 3600000, offsetof(struct rt_config, tcp_idle_timeout_ms)},
         {"tcp_max_pending", 1, 65536, offsetof(struct rt_config, tcp_max_pending)},
-        {"threads", 1, 64, offsetof(struct rt_config, threads)},
+        {"threads", 1, RT_MAX_THREADS, offsetof(struct rt_config, threads)},
     };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
         if (strcmp(key, numbers[i].key) == 0) {

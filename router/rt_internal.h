@@ -15,30 +15,12 @@
 #include "rt_health.h"
 #include "rt_ratelimit.h"
 #include "rt_rules.h"
+#include "rt_stats.h"
 #include "upstream.h"
 
 #define RT_TAG "router"
 #define RT_IDENTITY "pkdns-router"
 #define RT_UPSTREAM_MAX_INFLIGHT 4096 /* health checks at once */
-
-/* Router-wide counters, named in the log as dnsdist names its metrics. */
-struct rt_counters {
-    uint64_t queries;
-    uint64_t responses;
-    uint64_t acl_drops;
-    uint64_t rule_drops;
-    uint64_t self_answered; /* rcode rules, identity queries */
-    uint64_t rate_limited;
-    uint64_t no_server; /* dnsdist: no-policy */
-    uint64_t timeouts;  /* queries given up after their last try */
-    uint64_t retries;
-    uint64_t servfail; /* SERVFAILs we produced */
-    uint64_t formerr;
-    uint64_t dropped_malformed; /* unreadable datagrams, responses sent to us */
-    uint64_t tcp_queries;
-    uint64_t cache_hits;   /* over every pool's cache */
-    uint64_t cache_misses; /* lookups in a cache that found nothing fresh */
-};
 
 struct rt_backend_entry {
     struct rt_backend *io;
@@ -104,7 +86,7 @@ void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pend
 void rt_forward_on_timeout(void *user, struct rt_backend *b, const struct rt_pending *p,
                            const uint8_t *query, size_t len);
 
-/* Writes every counter to the log. */
-void rt_stats_log(const struct router *r);
+/* Copies r's counters, with the names of its rules, pools and backends, into out. */
+void rt_stats_take(const struct router *r, struct rt_stats *out);
 
 #endif

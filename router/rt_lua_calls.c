@@ -80,8 +80,12 @@ static void rt_lua_calls_local_again(struct rt_lua *L, const char *fn, const cha
                     fn, text);
         return;
     }
+    if (L->listen_copies[i] >= RT_MAX_THREADS) {
+        rt_lua_fail(L, "%s: %s is given more than %d times", fn, text, RT_MAX_THREADS);
+        return;
+    }
     L->listen_copies[i]++;
-    if (L->cfg->threads < L->listen_copies[i]) {
+    if (L->cfg->threads < L->listen_copies[i]) { /* two copies or more */
         L->cfg->threads = L->listen_copies[i];
     }
 }
@@ -105,7 +109,7 @@ static void rt_lua_calls_local(struct rt_lua *L, const char *fn, const struct rt
     }
     if (replace || !L->listen_set) {
         cfg->n_listen = 0;
-        cfg->threads = 1;
+        cfg->threads = 0; /* the default, unless copies of an address ask for more loops */
         L->listen_set = true;
     }
     for (size_t i = 0; i < cfg->n_listen; i++) {

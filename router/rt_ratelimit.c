@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #define RT_RATELIMIT_WAYS 4 /* entries an address may occupy: its set */
 #define RT_RATELIMIT_MILLI 1000
@@ -17,7 +18,12 @@ struct rt_ratelimit_entry {
 };
 
 struct rt_ratelimit {
+    uv_mutex_t lock; /* guards refs; and the entries too, when `shared` */
+    bool shared;
+    unsigned refs;
     uint32_t qps;
+    uint32_t burst;
+    uint32_t table_size;
     uint64_t burst_milli;
     size_t n_sets;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
@@ -36,7 +42,14 @@ int rt_ratelimit_new(uint32_t qps, uint32_t burst, uint32_t table_size, struct r
     if (r == NULL) {
         return -ENOMEM;
     }
+    if (uv_mutex_init(&r->lock) != 0) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->refs = 1;
     r->qps = qps;
+    r->burst = burst;
+    r->table_size = table_size;
     r->burst_milli = (uint64_t)(burst > qps ? burst : qps) * RT_RATELIMIT_MILLI;
     r->n_sets = n_sets;
     /* Keyed, so that nobody can pick addresses that all land in one set. */
@@ -47,7 +60,18 @@ int rt_ratelimit_new(uint32_t qps, uint32_t burst, uint32_t table_size, struct r
 
 void rt_ratelimit_free(struct rt_ratelimit *r)
 {
-    free(r);
+    bool last;
+
+    if (r == NULL) {
+        return;
+    }
+    uv_mutex_lock(&r->lock);
+    last = --r->refs == 0;
+    uv_mutex_unlock(&r->lock);
+    if (last) {
+        uv_mutex_destroy(&r->lock);
+        free(r);
+    }
 }
 
 static void rt_ratelimit_key(const struct addr *a, uint8_t ip[16])
@@ -90,13 +114,10 @@ static struct rt_ratelimit_entry *rt_ratelimit_entry(struct rt_ratelimit *r, con
     return oldest;
 }
 
-bool rt_ratelimit_allow(struct rt_ratelimit *r, const struct addr *a, uint64_t now_ms)
+static bool rt_ratelimit_take(struct rt_ratelimit *r, const uint8_t *ip, uint64_t now_ms)
 {
-    uint8_t ip[16];
-    struct rt_ratelimit_entry *e;
+    struct rt_ratelimit_entry *e = rt_ratelimit_entry(r, ip, now_ms);
 
-    rt_ratelimit_key(a, ip);
-    e = rt_ratelimit_entry(r, ip, now_ms);
     if (now_ms > e->last_ms) {
         e->tokens_milli += (now_ms - e->last_ms) * r->qps;
         if (e->tokens_milli > r->burst_milli) {
@@ -109,4 +130,74 @@ bool rt_ratelimit_allow(struct rt_ratelimit *r, const struct addr *a, uint64_t n
     }
     e->tokens_milli -= RT_RATELIMIT_MILLI;
     return true;
+}
+
+bool rt_ratelimit_allow(struct rt_ratelimit *r, const struct addr *a, uint64_t now_ms)
+{
+    uint8_t ip[16];
+    bool allowed;
+
+    rt_ratelimit_key(a, ip);
+    if (!r->shared) {
+        return rt_ratelimit_take(r, ip, now_ms);
+    }
+    /* Each loop's clock is its own loop's: a bucket may see a time a little older than its
+     * last, which rt_ratelimit_take treats as no time passed. */
+    uv_mutex_lock(&r->lock);
+    allowed = rt_ratelimit_take(r, ip, now_ms);
+    uv_mutex_unlock(&r->lock);
+    return allowed;
+}
+
+struct rt_ratelimit_share {
+    uv_mutex_t lock;              /* guards `current` */
+    struct rt_ratelimit *current; /* the share's own reference */
+};
+
+int rt_ratelimit_share_new(struct rt_ratelimit_share **out)
+{
+    struct rt_ratelimit_share *s = calloc(1, sizeof(*s));
+
+    if (s == NULL || uv_mutex_init(&s->lock) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void rt_ratelimit_share_free(struct rt_ratelimit_share *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    rt_ratelimit_free(s->current);
+    uv_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int rt_ratelimit_share_get(struct rt_ratelimit_share *s, uint32_t qps, uint32_t burst,
+                           uint32_t table_size, struct rt_ratelimit **out)
+{
+    struct rt_ratelimit *r;
+    int rc = 0;
+
+    uv_mutex_lock(&s->lock);
+    r = s->current;
+    if (r == NULL || r->qps != qps || r->burst != burst || r->table_size != table_size) {
+        rc = rt_ratelimit_new(qps, burst, table_size, &r);
+        if (rc == 0) {
+            r->shared = true;
+            rt_ratelimit_free(s->current);
+            s->current = r;
+        }
+    }
+    if (rc == 0) {
+        uv_mutex_lock(&r->lock);
+        r->refs++;
+        uv_mutex_unlock(&r->lock);
+        *out = r;
+    }
+    uv_mutex_unlock(&s->lock);
+    return rc;
 }

@@ -6,6 +6,9 @@
 
 #include "log.h"
 #include "router.h"
+#include "rt_health_board.h"
+#include "rt_ratelimit.h"
+#include "rt_stats.h"
 
 #define RT_THREADS_TAG "router"
 
@@ -22,16 +25,22 @@ struct rt_worker {
     struct router *router;
     uv_sem_t started;
     int start_rc;
-    uv_mutex_t lock; /* guards the three requests below */
+    uv_mutex_t lock; /* guards the three requests and the counters below */
     struct rt_config *pending_reload;
     bool want_stats;
     bool want_stop;
+    bool want_health;       /* the health board has changed */
+    struct rt_stats *stats; /* taken when asked (and at stop), for the main thread to sum */
 };
 
 struct rt_threads {
     const struct rt_config *start_cfg; /* during start only */
     unsigned n;
-    uv_async_t ready_wake; /* on the main loop */
+    uv_async_t ready_wake;                /* on the main loop */
+    uv_async_t stats_wake;                /* on the main loop: a worker has left its counters */
+    unsigned handles_open;                /* of the two above; t is freed when both have closed */
+    struct rt_health_board *health;       /* worker 0 checks the backends, the others follow */
+    struct rt_ratelimit_share *ratelimit; /* every worker's rate limiter */
     uv_mutex_t ready_lock;
     unsigned ready_count;
     bool ready_told;
@@ -48,32 +57,118 @@ static void rt_threads_close_walk(uv_handle_t *h, void *arg)
     }
 }
 
+/* Takes the worker's counters and leaves them for the main thread; tell_main wakes it. */
+static void rt_threads_leave_stats(struct rt_worker *w, bool tell_main)
+{
+    struct rt_stats *s = malloc(sizeof(*s));
+
+    if (s == NULL) {
+        log_err(RT_THREADS_TAG, "loop %u: no memory for its counters", w->index + 1);
+        return;
+    }
+    router_stats(w->router, s);
+    uv_mutex_lock(&w->lock);
+    free(w->stats);
+    w->stats = s;
+    uv_mutex_unlock(&w->lock);
+    if (tell_main) {
+        uv_async_send(&w->owner->stats_wake);
+    }
+}
+
 /* Runs on a worker's loop whenever the main thread has left it something to do. */
 static void rt_threads_on_wake(uv_async_t *a)
 {
     struct rt_worker *w = a->data;
     struct rt_config *cfg;
-    bool stats, stop;
+    bool stats, stop, health;
 
     uv_mutex_lock(&w->lock);
     cfg = w->pending_reload;
     w->pending_reload = NULL;
     stats = w->want_stats;
     w->want_stats = false;
+    health = w->want_health;
+    w->want_health = false;
     stop = w->want_stop;
     uv_mutex_unlock(&w->lock);
 
+    if (health && !stop && w->router != NULL) {
+        router_follow_health(w->router);
+    }
     if (cfg != NULL && !stop && router_reload(w->router, cfg) != 0) {
         log_err(RT_THREADS_TAG, "loop %u could not apply the new configuration", w->index + 1);
     }
     free(cfg);
-    if (stats && w->router != NULL) {
-        router_log_stats(w->router);
+    if ((stats || stop) && w->router != NULL) {
+        rt_threads_leave_stats(w, !stop); /* at stop the main thread reads them after joining */
     }
     if (stop && w->router != NULL) {
         router_stop(w->router, NULL, NULL);
         w->router = NULL;
         uv_walk(&w->loop, rt_threads_close_walk, NULL);
+    }
+}
+
+/* Logs the counters every worker has left, summed into one set named as a single router's,
+ * and takes them. With `all`, only once every worker has left its own. Loops that run
+ * different configurations (a reload on its way) are logged one by one, as stats1, stats2. */
+static void rt_threads_log_left_stats(struct rt_threads *t, bool all)
+{
+    struct rt_stats *taken[RT_MAX_THREADS];
+    unsigned n_taken = 0;
+    bool merged = true;
+
+    for (unsigned i = 0; i < t->n; i++) {
+        uv_mutex_lock(&t->workers[i].lock);
+        n_taken += t->workers[i].stats != NULL;
+        uv_mutex_unlock(&t->workers[i].lock);
+    }
+    if (n_taken == 0 || (all && n_taken < t->n)) {
+        return;
+    }
+    for (unsigned i = 0; i < t->n; i++) {
+        uv_mutex_lock(&t->workers[i].lock);
+        taken[i] = t->workers[i].stats;
+        t->workers[i].stats = NULL;
+        uv_mutex_unlock(&t->workers[i].lock);
+    }
+    struct rt_stats *sum = NULL;
+    for (unsigned i = 0; i < t->n && merged; i++) {
+        if (taken[i] != NULL) {
+            merged = sum == NULL || rt_stats_merge(sum, taken[i]);
+            sum = sum == NULL ? taken[i] : sum;
+        }
+    }
+    for (unsigned i = 0; i < t->n; i++) {
+        char tag[16];
+        if (taken[i] == NULL || (merged && taken[i] != sum)) {
+            free(taken[i]);
+            continue;
+        }
+        snprintf(tag, sizeof(tag), merged ? "%s" : "%s%u", RT_STATS_TAG, i + 1);
+        rt_stats_log(taken[i], tag);
+        free(taken[i]);
+    }
+}
+
+/* Runs on the main loop when a worker has left its counters (SIGUSR1). */
+static void rt_threads_on_stats_wake(uv_async_t *a)
+{
+    rt_threads_log_left_stats(a->data, true);
+}
+
+/* The health board's change callback, on worker 0's thread: wakes the workers that follow. */
+static void rt_threads_on_health_changed(void *arg)
+{
+    struct rt_threads *t = arg;
+
+    for (unsigned i = 1; i < t->n; i++) {
+        struct rt_worker *w = &t->workers[i];
+        uv_mutex_lock(&w->lock);
+        w->want_health = true;
+        uv_mutex_unlock(&w->lock);
+        uv_async_send(&w->wake);
     }
 }
 
@@ -96,6 +191,8 @@ static void rt_threads_run(void *arg)
         .quiet = w->index > 0,
         .index = w->index,
         .n_routers = w->owner->n,
+        .health = w->owner->health,
+        .ratelimit = w->owner->ratelimit,
     };
 
     w->start_rc = router_new(&w->loop, w->owner->start_cfg, &opts, &w->router);
@@ -125,17 +222,23 @@ static void rt_threads_on_ready_wake(uv_async_t *a)
     }
 }
 
-static int rt_threads_start_worker(struct rt_threads *t, struct rt_worker *w)
+/* Everything of w that other threads may touch, made before any worker runs: the health
+ * board wakes workers as soon as worker 0's first check is in. */
+static void rt_threads_init_worker(struct rt_threads *t, struct rt_worker *w, unsigned index)
 {
-    int rc;
-
     w->owner = t;
+    w->index = index;
     uv_loop_init(&w->loop);
     uv_mutex_init(&w->lock);
     uv_sem_init(&w->started, 0);
     uv_async_init(&w->loop, &w->wake, rt_threads_on_wake);
     w->wake.data = w;
-    rc = uv_thread_create(&w->thread, rt_threads_run, w);
+}
+
+static int rt_threads_start_worker(struct rt_worker *w)
+{
+    int rc = uv_thread_create(&w->thread, rt_threads_run, w);
+
     if (rc != 0) {
         return rc;
     }
@@ -146,7 +249,11 @@ static int rt_threads_start_worker(struct rt_threads *t, struct rt_worker *w)
 
 static void rt_threads_on_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct rt_threads *t = h->data;
+
+    if (--t->handles_open == 0) {
+        free(t);
+    }
 }
 
 int rt_threads_start(uv_loop_t *main_loop, const struct rt_config *cfg, unsigned n,
@@ -165,9 +272,20 @@ int rt_threads_start(uv_loop_t *main_loop, const struct rt_config *cfg, unsigned
     uv_mutex_init(&t->ready_lock);
     uv_async_init(main_loop, &t->ready_wake, rt_threads_on_ready_wake);
     t->ready_wake.data = t;
+    uv_async_init(main_loop, &t->stats_wake, rt_threads_on_stats_wake);
+    t->stats_wake.data = t;
+    t->handles_open = 2;
+    if (n > 1) {
+        rc = rt_health_board_new(rt_threads_on_health_changed, t, &t->health);
+    }
+    if (n > 1 && rc == 0) {
+        rc = rt_ratelimit_share_new(&t->ratelimit);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        rt_threads_init_worker(t, &t->workers[i], i);
+    }
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        t->workers[i].index = i;
-        rc = rt_threads_start_worker(t, &t->workers[i]);
+        rc = rt_threads_start_worker(&t->workers[i]);
     }
     t->start_cfg = NULL;
     if (rc != 0) {
@@ -211,6 +329,10 @@ void rt_threads_stop(struct rt_threads *t)
     for (unsigned i = 0; i < t->n; i++) {
         struct rt_worker *w = &t->workers[i];
         if (!w->thread_started) {
+            /* Made ready but never run (an earlier worker failed): only its wake to close. */
+            uv_close((uv_handle_t *)&w->wake, NULL);
+            uv_run(&w->loop, UV_RUN_NOWAIT);
+            uv_loop_close(&w->loop);
             continue;
         }
         uv_mutex_lock(&w->lock);
@@ -225,6 +347,10 @@ void rt_threads_stop(struct rt_threads *t)
         }
         free(w->pending_reload);
     }
-    /* The handle lives in t: t is freed in its close callback, on the main loop. */
+    rt_threads_log_left_stats(t, false);
+    rt_health_board_free(t->health); /* worker 0, which posts to it, has stopped */
+    rt_ratelimit_share_free(t->ratelimit);
+    /* The handles live in t: t is freed in the last close callback, on the main loop. */
     uv_close((uv_handle_t *)&t->ready_wake, rt_threads_on_closed);
+    uv_close((uv_handle_t *)&t->stats_wake, rt_threads_on_closed);
 }

@@ -5,6 +5,7 @@ datagrams after which it still answers."""
 
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -17,6 +18,14 @@ import dns.exception  # noqa: E402
 
 import harness  # noqa: E402
 from harness import ScriptedServer, expect, expect_answer, expect_eq, query  # noqa: E402
+
+
+def stat_value(line, name):
+    """The number after `name=` in a counters line."""
+    m = re.search(rf"\b{re.escape(name)}=(\d+)", line)
+    if m is None:
+        raise harness.Failure(f"no {name}= in: {line}")
+    return int(m.group(1))
 
 
 def one_backend(t, answer="192.0.2.1", extra=""):
@@ -186,7 +195,7 @@ def test_tcp_clients_are_served(t):
 
 def test_tcp_queries_to_a_backend_share_one_connection(t):
     server, conf = one_backend(t, "192.0.2.9")
-    router = harness.start_router(t, conf)
+    router = harness.start_router(t, "[router]\nthreads = 1\n" + conf)  # a connection per loop
     for i in range(5):  # each from its own client connection
         expect_answer(query(router, f"c{i}.test", tcp=True), "A", ["192.0.2.9"],
                       f"c{i}.test over TCP")
@@ -203,8 +212,11 @@ def test_two_loops_share_the_work_and_stop_cleanly(t):
         expect_answer(query(router, f"l{i}.test"), "A", ["192.0.2.6"], f"l{i}.test, 2 loops")
     expect_answer(query(router, "tcp.test", tcp=True), "A", ["192.0.2.6"], "TCP with 2 loops")
     router.send_signal(signal.SIGUSR1)
-    router.wait_log(r"\[stats1\] queries=")
-    router.wait_log(r"\[stats2\] queries=")
+    line = router.wait_log(r"\[stats\] pool '' queries=\d+")
+    expect_eq(stat_value(line, "queries"), 21, "routed queries of both loops, summed")
+    line = router.wait_log(r"\[stats\] queries=\d+")
+    expect_eq(stat_value(line, "tcp-queries"), 1, "the TCP query, counted once")
+    expect_eq(len(re.findall(r"\[stats\d\]", router.log())), 0, "no per-loop counter lines")
     expect_eq(router.log().count("backend b "), 1, "health lines (only loop 1 logs them)")
     other = ScriptedServer(t)
     other.any_a = "192.0.2.7"
@@ -234,8 +246,11 @@ def test_dnsdist_listeners_with_reuseport_run_as_loops(t):
     for i in range(10):
         expect_answer(query(router, f"r{i}.test"), "A", ["192.0.2.8"], f"r{i}.test")
     router.send_signal(signal.SIGUSR1)
-    router.wait_log(r"\[stats2\] queries=")
+    line = router.wait_log(r"\[stats\] pool 'p' queries=\d+")
+    expect_eq(stat_value(line, "queries"), 10, "routed queries of both loops, summed")
     expect_eq(router.stop(), 0, "exit status after SIGTERM")
+    expect_eq(router.log().count("[stats] pool 'p' queries=10 "), 2,
+              "the SIGUSR1 dump and the counters at stop, both summed")
 
 
 harness.main(globals())

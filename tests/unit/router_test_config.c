@@ -153,6 +153,22 @@ static void test_ini_defaults_follow_dnsdist(void)
     CHECK_INT(cfg->pools[0].cache.size, 0); /* no packet cache */
 }
 
+static void test_threads_default_to_two_loops_and_one_with_a_packet_cache(void)
+{
+    load("[backend b]\naddress = 192.0.2.1\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->threads, 2);
+
+    load("[pool]\ncache_size = 100\n[backend b]\naddress = 192.0.2.1\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->threads, 1); /* each loop would keep a cache of its own */
+
+    load("[router]\nthreads = 1\n[backend b]\naddress = 192.0.2.1\n");
+    CHECK_INT(cfg->threads, 1);
+    load("[router]\nthreads = 3\n[pool]\ncache_size = 100\n[backend b]\naddress = 192.0.2.1\n");
+    CHECK_INT(cfg->threads, 3); /* what the file says wins */
+}
+
 static void test_ini_pool_cache_defaults_are_dnsdists(void)
 {
     load("[pool]\ncache_size = 100\n[backend b]\naddress = 192.0.2.1\n");
@@ -267,6 +283,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_ini_reads_every_key),
         UNIT(test_ini_defaults_follow_dnsdist),
+        UNIT(test_threads_default_to_two_loops_and_one_with_a_packet_cache),
         UNIT(test_ini_pool_cache_defaults_are_dnsdists),
         UNIT(test_ini_bad_cache_values_are_errors_with_their_line),
         UNIT(test_ini_reports_every_error_with_its_line),

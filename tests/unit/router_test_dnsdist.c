@@ -280,6 +280,20 @@ static void test_setlocal_starts_the_listeners_and_threads_afresh(void)
     CHECK_INT(read_rc, 0);
     CHECK_INT(cfg->n_listen, 1);
     CHECK_INT(addr_port(&cfg->listen[0]), 5354);
+    CHECK_INT(cfg->threads, RT_DEFAULT_THREADS);
+}
+
+static void test_one_listener_runs_the_default_loops_and_a_cache_one(void)
+{
+    load("setLocal('127.0.0.1:5353')\n"
+         "newServer({address='127.0.0.1:5301'})\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->threads, RT_DEFAULT_THREADS);
+    load("setLocal('127.0.0.1:5353')\n"
+         "newServer({address='127.0.0.1:5301'})\n"
+         "pc = newPacketCache(1000)\n"
+         "getPool(''):setCache(pc)\n");
+    CHECK_INT(read_rc, 0);
     CHECK_INT(cfg->threads, 1);
 }
 
@@ -296,7 +310,7 @@ static void test_listener_copies_without_reuseport_and_other_options_are_errors(
     CHECK(logged_error(4, "reusePort must be true or false"));
     CHECK(logged_error(5, "options table needs named fields"));
     CHECK_INT(ctx.errors, 4);
-    CHECK_INT(cfg->threads, 1);
+    CHECK_INT(cfg->threads, RT_DEFAULT_THREADS);
 }
 
 int main(void)
@@ -313,6 +327,7 @@ int main(void)
         UNIT(test_dnsdist_config_prints_as_native_ini),
         UNIT(test_listeners_repeated_with_reuseport_become_threads),
         UNIT(test_setlocal_starts_the_listeners_and_threads_afresh),
+        UNIT(test_one_listener_runs_the_default_loops_and_a_cache_one),
         UNIT(test_listener_copies_without_reuseport_and_other_options_are_errors),
     };
     int rc;

@@ -4,6 +4,7 @@
  * test that hangs all the same. */
 #include "dns_listener.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,6 @@ struct test_client {
 static struct {
     uv_loop_t loop;
     uv_timer_t deadline;
-    bool timed_out;
     struct dns_listener *listener;
     struct addr v4; /* endpoint 0 */
     bool close_cb_ran;
@@ -149,34 +149,16 @@ static void on_query(void *user, const struct dns_client *client, const uint8_t 
 
 /* ---- running the loop ---- */
 
-static void on_deadline(uv_timer_t *timer)
-{
-    (void)timer;
-    fx.timed_out = true;
-}
-
 /* Runs the loop until done(arg) or ms have passed; returns done(arg). */
 static bool run_until(bool (*done)(void *arg), void *arg, uint64_t ms)
 {
-    fx.timed_out = false;
-    uv_timer_start(&fx.deadline, on_deadline, ms, 0);
-    while (!done(arg) && !fx.timed_out) {
-        uv_run(&fx.loop, UV_RUN_ONCE);
-    }
-    uv_timer_stop(&fx.deadline);
-    return done(arg);
-}
-
-static bool never(void *arg)
-{
-    (void)arg;
-    return false;
+    return unit_loop_until(&fx.deadline, done, arg, ms);
 }
 
 /* Runs the loop for ms, whatever happens. */
 static void run_for(uint64_t ms)
 {
-    run_until(never, NULL, ms);
+    unit_loop_for(&fx.deadline, ms);
 }
 
 static bool close_cb_ran(void *arg)
