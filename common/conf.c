@@ -190,6 +190,7 @@ struct conf_ini_state {
     FILE *fp;
     struct conf_ctx *ctx;
     conf_ini_fn fn;
+    conf_ini_section_fn section_fn; /* may be NULL */
     void *user;
     bool after_key;         /* a key line came last, so an indented line continues it */
     int first_syntax_error; /* line of the first syntax error reported, 0 if none */
@@ -216,6 +217,21 @@ static void conf_ini_syntax_error(struct conf_ini_state *st, const char *msg)
     }
 }
 
+/* Hands a well-formed section header to section_fn, with ctx->line on the header. inih has
+ * not seen the line yet, so this comes before the calls for the section's keys. */
+static void conf_ini_section(struct conf_ini_state *st, const char *name, size_t len)
+{
+    char section[CONF_LINE_MAX + 1];
+    int errors_before = st->ctx->errors;
+
+    if (st->section_fn == NULL) {
+        return;
+    }
+    memcpy(section, name, len);
+    section[len] = '\0';
+    conf_check_result(st->ctx, section, st->section_fn(st->ctx, section, st->user), errors_before);
+}
+
 /* inih reports only its first syntax error, so each line is checked here by inih's own rules
  * (ini.c, ini_parse_stream) before inih sees it, and every bad line is reported. */
 static void conf_ini_check_line(struct conf_ini_state *st, const char *line)
@@ -239,6 +255,7 @@ static void conf_ini_check_line(struct conf_ini_state *st, const char *line)
         end = conf_ini_find(start + 1, "]");
         if (*end == ']') {
             st->after_key = false;
+            conf_ini_section(st, start + 1, (size_t)(end - start - 1));
         } else {
             conf_ini_syntax_error(st, "section header without ']'");
         }
@@ -295,7 +312,13 @@ static int conf_ini_handler(void *user, const char *section, const char *name, c
 
 int conf_read_ini_file(const char *path, conf_ini_fn fn, void *user, struct conf_ctx *ctx)
 {
-    struct conf_ini_state st = {.ctx = ctx, .fn = fn, .user = user};
+    return conf_read_ini_sections(path, NULL, fn, user, ctx);
+}
+
+int conf_read_ini_sections(const char *path, conf_ini_section_fn section_fn, conf_ini_fn fn,
+                           void *user, struct conf_ctx *ctx)
+{
+    struct conf_ini_state st = {.ctx = ctx, .fn = fn, .section_fn = section_fn, .user = user};
     struct conf_saved saved;
     int rc;
 

@@ -47,6 +47,15 @@ typedef int (*conf_ini_fn)(struct conf_ctx *ctx, const char *section, const char
  * (200 bytes by default). Same return rules as conf_read_kv_file. */
 int conf_read_ini_file(const char *path, conf_ini_fn fn, void *user, struct conf_ctx *ctx);
 
+/* Called once per well-formed section header, with ctx->line on the header and before the
+ * calls for its keys, so that a section without keys is seen too. `section` is the text
+ * between the brackets, whole (inih cuts the one it gives key calls to 49 bytes). */
+typedef int (*conf_ini_section_fn)(struct conf_ctx *ctx, const char *section, void *user);
+
+/* As conf_read_ini_file, also calling section_fn (NULL: none) for every section header. */
+int conf_read_ini_sections(const char *path, conf_ini_section_fn section_fn, conf_ini_fn fn,
+                           void *user, struct conf_ctx *ctx);
+
 /* Cleans up a TOML-style value into out: "double quoted" (escapes \" \\ \n \t) and 'literal'
  * strings are unquoted and may be followed only by whitespace or a '#' comment; an unquoted
  * value loses a trailing " # comment" and surrounding whitespace. Returns 0, -EINVAL for an

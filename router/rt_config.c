@@ -140,14 +140,15 @@ static void rt_config_check_names(const struct rt_config *cfg, struct conf_ctx *
 static void rt_config_check_rule(const struct rt_config *cfg, struct conf_ctx *ctx,
                                  const struct rt_rule_config *r, const bool *pool_used)
 {
-    ctx->line = r->line;
     for (size_t m = 0; m < r->n_match; m++) {
+        ctx->line = r->match[m].line != 0 ? r->match[m].line : r->line;
         if (r->match[m].kind == RT_MATCH_REGEX) {
             rt_config_check_regex(cfg, ctx, &r->match[m]);
         } else if (r->match[m].kind == RT_MATCH_SUFFIX || r->match[m].kind == RT_MATCH_PKARR) {
             rt_config_check_names(cfg, ctx, &r->match[m]);
         }
     }
+    ctx->line = r->line;
     if (r->action == RT_ACTION_POOL && !pool_used[r->pool]) {
         conf_warn(ctx, "rule %s sends queries to pool '%s', which has no backend", r->name,
                   cfg->pools[r->pool].name);

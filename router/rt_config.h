@@ -73,6 +73,7 @@ enum rt_match_kind {
 
 struct rt_match_config {
     enum rt_match_kind kind;
+    int line;      /* of its own line in the file, for messages; 0: the rule's */
     uint32_t text; /* arena offset of the matcher's text */
     uint16_t qtypes[RT_MAX_QTYPES];
     uint8_t n_qtypes;

@@ -12,7 +12,6 @@
 /* Where the reader is: the section being filled, so that keys land in the right object. */
 struct rt_ini_state {
     struct rt_config *cfg;
-    char section[128];
     int kind; /* RT_INI_* */
     int index;
     bool acl_replaced; /* the first `acl` line drops dnsdist's defaults */
@@ -375,6 +374,7 @@ static int rt_ini_match(struct rt_config *cfg, struct conf_ctx *ctx, struct rt_r
     snprintf(rest, sizeof(rest), "%s", value + wlen + strspn(value + wlen, " \t"));
     m = &r->match[r->n_match];
     memset(m, 0, sizeof(*m));
+    m->line = ctx->line;
     if (strcmp(word, "all") == 0 && rest[0] == '\0') {
         m->kind = RT_MATCH_ALL;
     } else if (strcmp(word, "pkarr") == 0) {
@@ -430,16 +430,53 @@ static int rt_ini_action(struct rt_config *cfg, struct conf_ctx *ctx, struct rt_
     return -EINVAL;
 }
 
-/* Starts the object a new section header names: [router], [pool NAME], [backend NAME],
- * [rule NAME]. Sets st->kind to RT_INI_BAD (reported once) when there is none. */
-static void rt_ini_enter(struct rt_ini_state *st, struct conf_ctx *ctx, const char *section)
+/* [backend NAME] and [rule NAME]: a new object, remembering the header's line for the
+ * messages about it. */
+static void rt_ini_enter_named(struct rt_ini_state *st, struct conf_ctx *ctx, int kind,
+                               const char *name)
 {
+    struct rt_config *cfg = st->cfg;
+    const char *what = kind == RT_INI_RULE ? "rule" : "backend";
+
+    if (name[0] == '\0' || strlen(name) >= RT_NAME_MAX) {
+        conf_error(ctx, "[%s NAME]: the name must have 1 to %d characters", what, RT_NAME_MAX - 1);
+        return;
+    }
+    if (kind == RT_INI_BACKEND) {
+        if (cfg->n_backends == RT_MAX_BACKENDS) {
+            conf_error(ctx, "more than %d backends", RT_MAX_BACKENDS);
+            return;
+        }
+        struct rt_backend_config *b = &cfg->backends[cfg->n_backends];
+        rt_config_backend_defaults(b);
+        snprintf(b->name, sizeof(b->name), "%s", name);
+        b->line = ctx->line;
+        st->index = (int)cfg->n_backends++;
+    } else {
+        if (cfg->n_rules == RT_MAX_RULES) {
+            conf_error(ctx, "more than %d rules", RT_MAX_RULES);
+            return;
+        }
+        struct rt_rule_config *r = &cfg->rules[cfg->n_rules];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->name, sizeof(r->name), "%s", name);
+        r->line = ctx->line;
+        st->index = (int)cfg->n_rules++;
+    }
+    st->kind = kind;
+}
+
+/* Starts the object a section header names: [router], [pool NAME], [backend NAME],
+ * [rule NAME], with ctx->line on the header. Anything else is reported here, and its keys are
+ * skipped (st->kind RT_INI_BAD). */
+static int rt_ini_enter(struct conf_ctx *ctx, const char *section, void *user)
+{
+    struct rt_ini_state *st = user;
     struct rt_config *cfg = st->cfg;
     const char *name = section + strcspn(section, " \t");
     size_t word = (size_t)(name - section);
 
     name += strspn(name, " \t");
-    snprintf(st->section, sizeof(st->section), "%s", section);
     st->kind = RT_INI_BAD;
     if (strcmp(section, "router") == 0) {
         st->kind = RT_INI_ROUTER;
@@ -449,34 +486,16 @@ static void rt_ini_enter(struct rt_ini_state *st, struct conf_ctx *ctx, const ch
             st->kind = RT_INI_POOL;
             st->index = idx;
         }
-    } else if (word == 7 && strncmp(section, "backend", 7) == 0 && name[0] != '\0') {
-        if (cfg->n_backends == RT_MAX_BACKENDS) {
-            conf_error(ctx, "more than %d backends", RT_MAX_BACKENDS);
-            return;
-        }
-        struct rt_backend_config *b = &cfg->backends[cfg->n_backends];
-        rt_config_backend_defaults(b);
-        snprintf(b->name, sizeof(b->name), "%s", name);
-        b->line = ctx->line;
-        st->kind = RT_INI_BACKEND;
-        st->index = (int)cfg->n_backends++;
-    } else if (word == 4 && strncmp(section, "rule", 4) == 0 && name[0] != '\0') {
-        if (cfg->n_rules == RT_MAX_RULES) {
-            conf_error(ctx, "more than %d rules", RT_MAX_RULES);
-            return;
-        }
-        struct rt_rule_config *r = &cfg->rules[cfg->n_rules];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->name, sizeof(r->name), "%s", name);
-        r->line = ctx->line;
-        st->kind = RT_INI_RULE;
-        st->index = (int)cfg->n_rules++;
+    } else if ((word == 7 && strncmp(section, "backend", 7) == 0) ||
+               (word == 4 && strncmp(section, "rule", 4) == 0)) {
+        rt_ini_enter_named(st, ctx, word == 4 ? RT_INI_RULE : RT_INI_BACKEND, name);
     } else {
         conf_error(ctx,
                    "unknown section [%s]: expected [router], [pool NAME], [backend NAME] "
                    "or [rule NAME]",
                    section);
     }
+    return 0;
 }
 
 static int rt_ini_key(struct conf_ctx *ctx, const char *section, const char *key, const char *value,
@@ -485,14 +504,11 @@ static int rt_ini_key(struct conf_ctx *ctx, const char *section, const char *key
     struct rt_ini_state *st = user;
     struct rt_rule_config *r;
 
-    if (st->kind == RT_INI_NONE || strcmp(section, st->section) != 0) {
-        if (section[0] == '\0') {
-            conf_error(ctx, "'%s' before any [section]", key);
-            return -EINVAL;
-        }
-        rt_ini_enter(st, ctx, section);
-    }
+    (void)section; /* rt_ini_enter saw the header */
     switch (st->kind) {
+    case RT_INI_NONE:
+        conf_error(ctx, "'%s' before any [section]", key);
+        return -EINVAL;
     case RT_INI_ROUTER:
         return rt_ini_router_key(st, ctx, key, value);
     case RT_INI_POOL:
@@ -552,7 +568,7 @@ int rt_ini_read(struct rt_config *cfg, const char *path, struct conf_ctx *ctx)
         return -ENOMEM;
     }
     st->cfg = cfg;
-    rc = conf_read_ini_file(path, rt_ini_key, st, ctx);
+    rc = conf_read_ini_sections(path, rt_ini_enter, rt_ini_key, st, ctx);
     if (rc == 0 || rc == -EINVAL) {
         ctx->file = path;
         rt_ini_check_objects(st, ctx);

@@ -252,10 +252,43 @@ static void rt_lua_calls_server_key(struct rt_lua *L, struct rt_backend_config *
             rt_lua_fail(L, "tcpOnly must be true or false");
         }
         b->tcp_only = v->boolean;
-    } else if (strcmp(key, "name") == 0 && is_string && strlen(s) < RT_NAME_MAX) {
+    } else if (strcmp(key, "name") == 0) {
+        if (!is_string || s[0] == '\0' || strlen(s) >= RT_NAME_MAX) {
+            rt_lua_fail(L, "newServer: name must be a string of 1 to %d characters",
+                        RT_NAME_MAX - 1);
+            return;
+        }
         snprintf(b->name, sizeof(b->name), "%s", s);
     } else {
         rt_lua_fail(L, "newServer: parameter '%s' is not supported", key);
+    }
+}
+
+static bool rt_lua_calls_has_key(const struct rt_lua *L, const struct rt_lua_table *t,
+                                 const char *key)
+{
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct rt_lua_field *f = &L->fields[t->first + i];
+        if (f->key != 0 && strcmp(L->arena + f->key, key) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The router's own check (no checkName) is id.server CH TXT; a checkName asks dnsdist's
+ * default type and class, A and IN, unless checkType or checkClass say otherwise. */
+static void rt_lua_calls_server_check_defaults(const struct rt_lua *L, const struct rt_lua_table *t,
+                                               struct rt_backend_config *b)
+{
+    if (!rt_lua_calls_has_key(L, t, "checkName")) {
+        return;
+    }
+    if (!rt_lua_calls_has_key(L, t, "checkType")) {
+        b->check_type = DNS_TYPE_A;
+    }
+    if (!rt_lua_calls_has_key(L, t, "checkClass")) {
+        b->check_class = DNS_CLASS_IN;
     }
 }
 
@@ -288,6 +321,7 @@ static struct rt_lua_value rt_lua_calls_new_server(struct rt_lua *L,
             }
             rt_lua_calls_server_key(L, b, L->arena + f->key, &f->value);
         }
+        rt_lua_calls_server_check_defaults(L, t, b);
     } else {
         return rt_lua_fail(L, "newServer takes an address or a table");
     }

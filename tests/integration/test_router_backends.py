@@ -1,7 +1,8 @@
 """pkdns-router with backends that die, come back, stay silent or misbehave: health checks mark
 them down and up, queries fail over or get SERVFAIL, a timed-out query is retried once on
 another backend, replies with a wrong ID or question are ignored, a truncated reply reaches
-the client, which then gets the whole answer over TCP."""
+the client, which then gets the whole answer over TCP; a lazy backend is marked down by
+query timeouts and checked only until it is back."""
 
 import os
 import sys
@@ -182,5 +183,49 @@ def test_health_check_failures_and_rise_are_counted(t):
     time.sleep(0.5)  # more successful checks must not log again
     lines = [ln for ln in router.log().splitlines() if "backend b" in ln]
     expect_eq(len(lines), 3, f"state change lines (up, down, up): {lines}")
+
+def identity_checks(server):
+    """Health checks (id.server) a dnsmasq has logged so far. dnsmasq writes its log between
+    turns of its loop, so a line may come a little after the answer."""
+    return sum(1 for line in server.log().splitlines() if "query[TXT] id.server" in line)
+
+
+def wait_identity_checks(server, n):
+    deadline = time.monotonic() + harness.CHANGE_TIMEOUT_S
+    while identity_checks(server) < n:
+        if time.monotonic() > deadline:
+            raise harness.Failure(f"{server.name} logged {identity_checks(server)} checks, "
+                                  f"expected {n}")
+        time.sleep(0.05)
+
+
+def test_lazy_backend_is_marked_down_by_timeouts_and_up_by_checks(t):
+    up = dnsmasq_backend(t, "192.0.2.8")
+    conf = ("[router]\ntimeout_ms = 300\n"
+            + backend("lazy", up, extra="health_check = lazy\nmax_check_failures = 2\nrise = 2\n")
+            + ROUTE_ALL)
+    router = harness.start_router(t, conf)
+    for i in range(5):
+        expect_answer(query(router, f"a{i}.fail.test"), "A", ["192.0.2.8"],
+                      f"a{i}.fail.test, lazy backend answering")
+    expect_eq(identity_checks(up), 0, "health checks while the lazy backend answered")
+    addr, port = up.addr, up.port
+    up.kill()
+    expect_eq(harness.rcode(query(router, "b0.fail.test", timeout=3)), "SERVFAIL",
+              "b0.fail.test, first timeout")
+    expect("is down" not in router.log(), "marked down after one timeout of two")
+    expect_eq(harness.rcode(query(router, "b1.fail.test", timeout=3)), "SERVFAIL",
+              "b1.fail.test, second timeout")
+    router.wait_log(r"backend lazy .* is down: queries timed out")
+    back = dnsmasq_backend(t, "192.0.2.8", addr=addr, port=port)
+    router.wait_log(r"backend lazy .* is up", timeout=10)
+    wait_identity_checks(back, 2)  # rise = 2
+    harness.query_until(router, lambda i: f"c{i}.fail.test",
+                        lambda r: harness.answer_texts(r) == ["192.0.2.8"],
+                        "answers once the lazy backend is back")
+    checks_when_up = identity_checks(back)
+    time.sleep(0.6)  # three check intervals: no more checks once it is up
+    expect_eq(identity_checks(back), checks_when_up, "health checks after it was marked up")
+
 
 harness.main(globals())

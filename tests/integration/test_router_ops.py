@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.exception  # noqa: E402
+import dns.message  # noqa: E402
 
 import harness  # noqa: E402
 from harness import ScriptedServer, expect, expect_answer, expect_eq, query  # noqa: E402
@@ -162,6 +163,33 @@ def test_rate_limit_refuses_beyond_the_burst(t):
     codes = [harness.rcode(query(router, f"r{i}.test")) for i in range(10)]
     expect(codes.count("NOERROR") <= 6 and codes.count("REFUSED") >= 4,
            f"rcodes of 10 quick queries with a burst of 5: {codes}")
+
+
+def test_rate_limit_drops_beyond_the_burst(t):
+    _, conf = one_backend(t)
+    limits = "[router]\nrate_limit_qps = 1\nrate_limit_burst = 5\nrate_limit_action = drop\n"
+    router = harness.start_router(t, limits + conf, wait=False)
+    router.wait_log(r"ready")
+    # Ten queries at once from an address of their own, so that its bucket holds the whole
+    # burst and nothing else has taken from it; a second's refill is far off.
+    answered = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((harness.loopback_address(), 0))
+        for i in range(10):
+            q = harness.make_query(f"d{i}.test")
+            q.id = 100 + i
+            s.sendto(q.to_wire(), (router.addr, router.port))
+        s.settimeout(0.2)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                r = dns.message.from_wire(s.recv(4096))
+            except socket.timeout:
+                continue
+            answered[r.id] = harness.rcode(r)
+    expect_eq(sorted(answered.values()), ["NOERROR"] * 5, "answers to 10 queries, burst 5")
+    router.send_signal(signal.SIGUSR1)
+    router.wait_log(r"rate-limited=5 ")
 
 
 def test_still_answers_after_a_flood_of_malformed_datagrams(t):

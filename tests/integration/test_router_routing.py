@@ -1,10 +1,12 @@
 """pkdns-router sends each name to the right pool: pkarr keys (and names under them, in any
 case) to one backend, everything else to another; near misses (51 and 53 characters, a label
 that is not a curve point, <key>.com) stay with the default; rules for suffixes, query types,
-rcodes and drops; the identity query answered by the router itself."""
+rcodes and drops; the identity query answered by the router itself. Backends are scripted
+servers, and for the routing cases also two dnsmasq instances."""
 
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,6 +97,55 @@ def test_key_under_configured_tld_goes_to_pkarr_pool(t):
     expect_routed(router, f"www.{KEY}.key", PKDNS_A, "<key>.key with tld key")
     expect_routed(router, f"www.{KEY}", PKDNS_A, "a bare key with tld key")
     expect_routed(router, f"{KEY}.com", DEFAULT_A, "<key>.com with tld key")
+
+
+PKDNS_TTL, DEFAULT_TTL = 53, 301  # dnsmasq's --local-ttl, a second mark of who answered
+
+ISSUE_CASES = [  # name, whether it goes to the pkarr pool
+    (KEY, True),
+    (f"www.{KEY}", True),
+    (f"_dnslink.a.b.{KEY_CB7}", True),
+    (KEY.upper(), True),
+    (f"WWW.{KEY.upper()}", True),
+    (f"wWw.{KEY_CB7.upper()[:26]}{KEY_CB7[26:]}", True),
+    (KEY[:51], False),
+    (f"www.{KEY[:51]}", False),
+    (KEY + "y", False),
+    (f"www.{KEY}y", False),
+    (f"{KEY}.com", False),
+    (f"www.{KEY}.com", False),
+    (NOT_A_KEY, False),
+    ("www.example.test", False),
+]
+
+
+def test_issue_cases_reach_the_right_one_of_two_dnsmasq_backends(t):
+    pkdns = harness.Dnsmasq(t, [f"--address=/#/{PKDNS_A}"], ttl=PKDNS_TTL)
+    default = harness.Dnsmasq(t, [f"--address=/#/{DEFAULT_A}"], ttl=DEFAULT_TTL)
+    conf = backends_conf(pkdns, default) + (
+        "[rule pkarr]\nmatch = pkarr\naction = pool pkdns\n"
+        "[rule rest]\nmatch = all\naction = pool default\n")
+    router = harness.start_router(t, conf)
+    for name, to_pkdns in ISSUE_CASES:
+        want_a, want_ttl = (PKDNS_A, PKDNS_TTL) if to_pkdns else (DEFAULT_A, DEFAULT_TTL)
+        r = harness.query_retrying(router, name)
+        expect_answer(r, "A", [want_a], f"{name} A ({'pkdns' if to_pkdns else 'default'})")
+        expect_eq(r.answer[0].ttl, want_ttl, f"TTL of the answer to {name}")
+    for server, to_pkdns in ((pkdns, True), (default, False)):
+        want = sorted(name.lower() for name, p in ISSUE_CASES if p == to_pkdns)
+        expect_eq(logged_a_queries(server, len(want)), want, f"A queries {server.name} received")
+
+
+def logged_a_queries(server, n):
+    """The names of the A queries a dnsmasq logged, lower case and sorted, once it has logged
+    `n` (it writes its log between turns of its loop, a little after answering)."""
+    deadline = time.monotonic() + harness.CHANGE_TIMEOUT_S
+    while True:
+        names = sorted(line.split("] ", 1)[1].split(" from ")[0].lower()
+                       for line in server.log().splitlines() if "query[A]" in line)
+        if len(names) >= n or time.monotonic() > deadline:
+            return names
+        time.sleep(0.05)
 
 
 def test_dnsdist_regex_routes_like_the_stack(t):

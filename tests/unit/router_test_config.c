@@ -218,7 +218,7 @@ static void test_ini_reports_every_error_with_its_line(void)
     CHECK(logged_error(8, "regex 'a(b'"));
     CHECK(logged_error(11, "glob"));
     CHECK(logged_error(12, "teleport"));
-    CHECK(logged_error(14, "unknown section [mystery]"));
+    CHECK(logged_error(13, "unknown section [mystery]"));
     CHECK(ctx.errors >= 8);
 }
 
@@ -226,15 +226,70 @@ static void test_ini_rule_needs_match_and_action(void)
 {
     load("[rule r]\nmatch = all\n[rule s]\naction = drop\n");
     CHECK_INT(read_rc, -EINVAL);
-    CHECK(logged_error(2, "no action"));
-    CHECK(logged_error(4, "no match"));
+    CHECK(logged_error(1, "[rule r] has no action"));
+    CHECK(logged_error(3, "[rule s] has no match"));
+    CHECK_INT(ctx.errors, 2);
 }
 
 static void test_ini_backend_needs_an_address(void)
 {
     load("[backend b]\npool = x\n");
     CHECK_INT(read_rc, -EINVAL);
-    CHECK(logged_error(2, "has no address"));
+    CHECK(logged_error(1, "[backend b] has no address"));
+    CHECK_INT(ctx.errors, 1);
+}
+
+static void test_ini_backend_section_without_keys_is_an_error_at_its_header(void)
+{
+    load("[backend x]\n"             /* 1 */
+         "address = 192.0.2.1\n"     /* 2 */
+         "\n"                        /* 3 */
+         "[backend y]\n"             /* 4 */
+         "; nothing but a comment\n" /* 5 */
+         "[rule r]\n"                /* 6 */
+         "match = all\n"             /* 7 */
+         "action = pool\n");         /* 8 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(4, "[backend y] has no address"));
+    CHECK_INT(ctx.errors, 1);
+}
+
+static void test_ini_unknown_section_without_keys_is_an_error_at_its_header(void)
+{
+    load("[backend x]\naddress = 192.0.2.1\n[bogus]\n[]\n");
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(3, "unknown section [bogus]"));
+    CHECK(logged_error(4, "unknown section []"));
+    CHECK_INT(ctx.errors, 2);
+}
+
+static void test_ini_rule_section_without_keys_is_an_error_at_its_header(void)
+{
+    load("[backend x]\naddress = 192.0.2.1\n[rule empty]\n");
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(3, "[rule empty] has no action"));
+    CHECK(logged_error(3, "[rule empty] has no match"));
+}
+
+static void test_ini_section_needs_a_name_that_fits(void)
+{
+    load("[backend]\n"
+         "address = 192.0.2.1\n"
+         "[rule a1234567890123456789012345678901234567890123456789012345678901234]\n"
+         "match = all\n"
+         "action = drop\n");
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(1, "[backend NAME]: the name must have 1 to 63 characters"));
+    CHECK(logged_error(3, "[rule NAME]: the name must have 1 to 63 characters"));
+    CHECK_INT(ctx.errors, 2);
+}
+
+static void test_ini_repeated_header_is_a_second_backend(void)
+{
+    load("[backend b]\naddress = 192.0.2.1\n[backend b]\naddress = 192.0.2.2\n");
+    CHECK_INT(cfg->n_backends, 2);
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(3, "b"));
 }
 
 static void test_rule_to_empty_pool_is_a_warning(void)
@@ -289,6 +344,11 @@ int main(void)
         UNIT(test_ini_reports_every_error_with_its_line),
         UNIT(test_ini_rule_needs_match_and_action),
         UNIT(test_ini_backend_needs_an_address),
+        UNIT(test_ini_backend_section_without_keys_is_an_error_at_its_header),
+        UNIT(test_ini_unknown_section_without_keys_is_an_error_at_its_header),
+        UNIT(test_ini_rule_section_without_keys_is_an_error_at_its_header),
+        UNIT(test_ini_section_needs_a_name_that_fits),
+        UNIT(test_ini_repeated_header_is_a_second_backend),
         UNIT(test_rule_to_empty_pool_is_a_warning),
         UNIT(test_printed_config_reads_back_the_same),
         UNIT(test_missing_file_is_an_error),

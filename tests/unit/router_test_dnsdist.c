@@ -75,10 +75,11 @@ static void test_every_supported_call_is_understood(void)
          "setUDPTimeout(3)\n"
          "setSecurityPollSuffix('')\n"
          "newServer('192.0.2.1')\n"
-         "local srv = newServer{address='192.0.2.2:5300', pool={'a', 'b'}, name='two',\n"
-         "  healthCheckMode='lazy', checkName='example.com', checkType='A', checkClass=1,\n"
+         "newServer{address='192.0.2.2:5300', pool={'a', 'b'}, name='two',\n"
+         "  healthCheckMode='lazy', checkName='example.com', checkType='MX', checkClass=3,\n"
          "  checkInterval=2, checkTimeout=500, maxCheckFailures=3, rise=2, order=4,\n"
          "  weight=9, tcpOnly=true, sockets=2}\n"
+         "local srv = newServer{address='192.0.2.3', pool='b'}\n"
          "srv:setUp()\n"
          "addAction(RegexRule([[^www\\.]]), PoolAction('a'))\n"
          "addAction(SuffixMatchNodeRule({'x.test', 'y.test'}), DropAction())\n"
@@ -93,20 +94,33 @@ static void test_every_supported_call_is_understood(void)
     CHECK_INT(cfg->policy, RT_POLICY_FIRST_AVAILABLE);
     CHECK(!cfg->servfail_no_server);
     CHECK_INT(cfg->timeout_ms, 3000);
-    CHECK_INT(cfg->n_backends, 2);
+    CHECK_INT(cfg->n_backends, 3);
     CHECK_STR(cfg->backends[0].name, "192.0.2.1:53");
+    CHECK_STR(cfg->pools[cfg->backends[0].pools[0]].name, "");
     const struct rt_backend_config *b = &cfg->backends[1];
+    uint8_t example_com[DNS_NAME_MAX];
+    size_t example_com_len;
+    CHECK_INT(dns_name_from_text("example.com", example_com, &example_com_len), 0);
     CHECK_STR(b->name, "two");
+    CHECK_INT(addr_port(&b->addr), 5300);
     CHECK_INT(b->n_pools, 2);
-    CHECK_INT(b->health, RT_HEALTH_UP); /* srv:setUp() */
+    CHECK_STR(cfg->pools[b->pools[0]].name, "a");
+    CHECK_STR(cfg->pools[b->pools[1]].name, "b");
+    CHECK_INT(b->health, RT_HEALTH_LAZY);
+    CHECK_INT(b->check_name_len, example_com_len);
+    CHECK_MEM(b->check_name, example_com, example_com_len);
+    CHECK_INT(b->check_type, DNS_TYPE_MX);
+    CHECK_INT(b->check_class, DNS_CLASS_CH);
     CHECK_INT(b->check_interval_ms, 2000);
     CHECK_INT(b->check_timeout_ms, 500);
-    CHECK_INT(b->check_type, DNS_TYPE_A);
-    CHECK_INT(b->check_class, DNS_CLASS_IN);
+    CHECK_INT(b->max_check_failures, 3);
+    CHECK_INT(b->rise, 2);
     CHECK_INT(b->order, 4);
     CHECK_INT(b->weight, 9);
     CHECK(b->tcp_only);
     CHECK_INT(b->sockets, 2);
+    CHECK_STR(cfg->pools[cfg->backends[2].pools[0]].name, "b");
+    CHECK_INT(cfg->backends[2].health, RT_HEALTH_UP); /* srv:setUp() */
     CHECK_INT(cfg->n_rules, 7);
     CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), "^www\\.");
     CHECK_STR(rt_config_text(cfg, cfg->rules[1].match[0].text), "x.test y.test");
@@ -118,6 +132,77 @@ static void test_every_supported_call_is_understood(void)
     CHECK_INT(cfg->rules[4].match[0].kind, RT_MATCH_SUFFIX);
     CHECK_INT(cfg->rules[5].n_match, 2);
     CHECK_STR(cfg->pools[cfg->rules[6].pool].name, "");
+}
+
+/* The check query of backend i: its name as text, type and class. */
+static bool check_query_is(size_t i, const char *name, uint16_t type, uint16_t cls)
+{
+    const struct rt_backend_config *b = &cfg->backends[i];
+    uint8_t wire[DNS_NAME_MAX];
+    size_t len;
+
+    if (dns_name_from_text(name, wire, &len) != 0 || len != b->check_name_len ||
+        memcmp(wire, b->check_name, len) != 0) {
+        return false;
+    }
+    return b->check_type == type && b->check_class == cls;
+}
+
+static void test_check_name_alone_is_asked_as_a_in_as_dnsdist_does(void)
+{
+    load("newServer{address='192.0.2.1', checkName='probe.test'}\n"
+         "newServer{address='192.0.2.2', checkName='probe.test', checkType='TXT'}\n"
+         "newServer{address='192.0.2.3', checkClass=DNSClass.CHAOS, checkName='probe.test'}\n"
+         "newServer{checkType='AAAA', checkName='probe.test', address='192.0.2.4'}\n");
+    CHECK_INT(read_rc, 0);
+    CHECK(check_query_is(0, "probe.test", DNS_TYPE_A, DNS_CLASS_IN));
+    CHECK(check_query_is(1, "probe.test", DNS_TYPE_TXT, DNS_CLASS_IN));
+    CHECK(check_query_is(2, "probe.test", DNS_TYPE_A, DNS_CLASS_CH));
+    CHECK(check_query_is(3, "probe.test", DNS_TYPE_AAAA, DNS_CLASS_IN));
+}
+
+static void test_server_without_check_name_gets_the_identity_check(void)
+{
+    load("newServer('192.0.2.1')\n"
+         "newServer{address='192.0.2.2'}\n"
+         "newServer{address='192.0.2.3', checkType='A'}\n"
+         "newServer{address='192.0.2.4', checkClass=DNSClass.IN}\n");
+    CHECK_INT(read_rc, 0);
+    CHECK(check_query_is(0, "id.server", DNS_TYPE_TXT, DNS_CLASS_CH));
+    CHECK(check_query_is(1, "id.server", DNS_TYPE_TXT, DNS_CLASS_CH));
+    CHECK(check_query_is(2, "id.server", DNS_TYPE_A, DNS_CLASS_CH));
+    CHECK(check_query_is(3, "id.server", DNS_TYPE_TXT, DNS_CLASS_IN));
+}
+
+static void test_check_name_alone_prints_as_a_in(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+
+    load("newServer{address='192.0.2.1', checkName='probe.test'}\n");
+    out = open_memstream(&text, &len);
+    rt_config_print(cfg, out);
+    fclose(out);
+    CHECK(strstr(text, "check_name = probe.test.\ncheck_type = A\ncheck_class = IN\n") != NULL);
+    free(text);
+}
+
+static void test_server_name_too_long_or_not_a_string_is_reported_as_such(void)
+{
+    load("newServer{address='192.0.2.1', name=5}\n"
+         "newServer{address='192.0.2.2', "
+         "name='a1234567890123456789012345678901234567890123456789012345678901234'}\n"
+         "newServer{address='192.0.2.3', name=''}\n"
+         "newServer{address='192.0.2.4', name='fine'}\n");
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(1, "name must be a string of 1 to 63 characters"));
+    CHECK(logged_error(2, "name must be a string of 1 to 63 characters"));
+    CHECK(logged_error(3, "name must be a string of 1 to 63 characters"));
+    CHECK(strstr(logged, "is not supported") == NULL);
+    CHECK_INT(ctx.errors, 3);
+    CHECK_INT(cfg->n_backends, 1);
+    CHECK_STR(cfg->backends[0].name, "fine");
 }
 
 static void test_string_escapes_are_decoded(void)
@@ -318,6 +403,10 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_stack_dnsdist_conf_reads_unchanged),
         UNIT(test_every_supported_call_is_understood),
+        UNIT(test_check_name_alone_is_asked_as_a_in_as_dnsdist_does),
+        UNIT(test_server_without_check_name_gets_the_identity_check),
+        UNIT(test_check_name_alone_prints_as_a_in),
+        UNIT(test_server_name_too_long_or_not_a_string_is_reported_as_such),
         UNIT(test_string_escapes_are_decoded),
         UNIT(test_unsupported_calls_are_errors_naming_line_and_call),
         UNIT(test_syntax_errors_are_reported_and_reading_goes_on),

@@ -299,6 +299,38 @@ static void test_conf_ini_indented_line_continues_previous_key(void)
     CHECK_STR(seen, "2 [dht] nodes=a:1\n3 [dht] nodes=b:2\n5 [other] indented=1\n");
 }
 
+static int record_section(struct conf_ctx *ctx, const char *section, void *user)
+{
+    (void)user;
+    seen_add(ctx, NULL, "section", section);
+    return 0;
+}
+
+static void test_conf_ini_sections_are_seen_before_their_keys_even_when_empty(void)
+{
+    const char *path = write_file("sections.ini", "[empty]\n"
+                                                  "; a comment\n"
+                                                  "[a]\n"
+                                                  "k = 1\n"
+                                                  "  [continued]\n"
+                                                  "[ spaced name ]\n"
+                                                  "[]\n"
+                                                  "[broken\n");
+    struct conf_ctx ctx = {0};
+
+    seen[0] = '\0';
+    capture_begin();
+    CHECK_INT(conf_read_ini_sections(path, record_section, record_ini, NULL, &ctx), -EINVAL);
+    capture_end();
+    CHECK_INT(ctx.errors, 1); /* [broken */
+    CHECK_STR(seen, "1 section=empty\n"
+                    "3 section=a\n"
+                    "4 [a] k=1\n"
+                    "5 [a] k=[continued]\n"
+                    "6 section= spaced name \n"
+                    "7 section=\n");
+}
+
 static void test_conf_ini_rejects_line_longer_than_inih_buffer(void)
 {
     char content[512];
@@ -523,6 +555,7 @@ int main(void)
         UNIT(test_conf_ini_reads_sections_keys_and_line_numbers),
         UNIT(test_conf_ini_reports_every_syntax_error),
         UNIT(test_conf_ini_indented_line_continues_previous_key),
+        UNIT(test_conf_ini_sections_are_seen_before_their_keys_even_when_empty),
         UNIT(test_conf_ini_rejects_line_longer_than_inih_buffer),
         UNIT(test_conf_ini_missing_key_is_an_error),
         UNIT(test_conf_ini_missing_file_returns_errno),

@@ -1,0 +1,432 @@
+/* A backend's health as rt_health judges it, driven for real: the checks leave through an
+ * upstream client to a UDP socket on loopback that the test watches in the same loop and
+ * answers (or not) as each test says, and in lazy mode the test reports how queries fared
+ * with rt_health_query_result. Checks are counted, state changes recorded in order. Each wait
+ * runs the loop until what it waits for has happened or WAIT_MS have passed; an alarm ends a
+ * test that hangs all the same. */
+#include "dns.h"
+#include "dns_msg.h"
+#include "dns_name.h"
+#include "rt_config.h"
+#include "rt_health.h"
+#include "unit.h"
+
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WAIT_MS 3000
+#define WATCHDOG_S 20
+#define INTERVAL_MS 20 /* between checks */
+#define TIMEOUT_MS 40  /* a check not answered by then failed */
+#define QUIET_MS 200   /* ten intervals in which no check may come */
+#define MAX_CHANGES 16
+
+enum backend_mode {
+    BACKEND_SILENT,   /* reads the check, never answers */
+    BACKEND_ANSWERS,  /* NOERROR */
+    BACKEND_SERVFAIL, /* a failed check, by dnsdist's rule */
+    BACKEND_REFUSED,  /* any rcode but SERVFAIL is a success */
+};
+
+static struct {
+    uv_loop_t loop;
+    uv_timer_t deadline;
+    bool timed_out;
+    struct upstream *up;
+    struct rt_health *health;
+    int server_fd;
+    uv_poll_t server_poll;
+    struct addr server;
+    enum backend_mode mode;
+    unsigned checks;             /* check queries the backend received */
+    struct dns_query last_check; /* the latest of them */
+    bool changes[MAX_CHANGES];   /* every state the callback reported: true for up */
+    unsigned n_changes;
+} fx;
+
+static void on_health(void *user, struct rt_health *h, bool up)
+{
+    (void)user;
+    (void)h;
+    if (fx.n_changes < MAX_CHANGES) {
+        fx.changes[fx.n_changes] = up;
+    }
+    fx.n_changes++;
+}
+
+/* The backend: reads a check and answers it by fx.mode, the question echoed. */
+static void on_server_readable(uv_poll_t *p, int status, int events)
+{
+    uint8_t buf[512];
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof(from);
+    ssize_t len;
+
+    (void)p;
+    (void)events;
+    if (status < 0) {
+        return;
+    }
+    len =
+        recvfrom(fx.server_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+    if (len < DNS_HEADER_LEN) {
+        return;
+    }
+    fx.checks++;
+    CHECK_INT(dns_msg_parse_query(buf, (size_t)len, &fx.last_check), 0);
+    if (fx.mode == BACKEND_SILENT) {
+        return;
+    }
+    buf[2] |= DNS_FLAG_QR >> 8;
+    buf[3] = fx.mode == BACKEND_SERVFAIL  ? DNS_RCODE_SERVFAIL
+             : fx.mode == BACKEND_REFUSED ? DNS_RCODE_REFUSED
+                                          : DNS_RCODE_NOERROR;
+    sendto(fx.server_fd, buf, (size_t)len, 0, (struct sockaddr *)&from, from_len);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    fx.timed_out = true;
+}
+
+static bool run_until(bool (*done)(void), uint64_t ms)
+{
+    fx.timed_out = false;
+    uv_timer_start(&fx.deadline, on_deadline, ms, 0);
+    while (!done() && !fx.timed_out) {
+        uv_run(&fx.loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&fx.deadline);
+    return done();
+}
+
+static bool never(void)
+{
+    return false;
+}
+
+static void run_for(uint64_t ms)
+{
+    run_until(never, ms);
+}
+
+static unsigned want_checks, want_changes;
+
+static bool enough_checks(void)
+{
+    return fx.checks >= want_checks;
+}
+
+static bool enough_changes(void)
+{
+    return fx.n_changes >= want_changes;
+}
+
+/* Runs the loop until the backend has received `n` checks in all. */
+static bool wait_checks(unsigned n)
+{
+    want_checks = n;
+    return run_until(enough_checks, WAIT_MS);
+}
+
+/* Runs the loop until the callback has reported `n` states in all. */
+static bool wait_changes(unsigned n)
+{
+    want_changes = n;
+    return run_until(enough_changes, WAIT_MS);
+}
+
+/* The state the callback reported last: 1 up, 0 down, -1 none yet. */
+static int last_state(void)
+{
+    if (fx.n_changes == 0 || fx.n_changes > MAX_CHANGES) {
+        return -1;
+    }
+    return fx.changes[fx.n_changes - 1] ? 1 : 0;
+}
+
+/* A UDP socket on 127.0.0.1 (port chosen by the kernel) that plays the backend. */
+static int open_server(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+        return -1;
+    }
+    memset(&fx.server, 0, sizeof(fx.server));
+    memcpy(&fx.server.sa, &sin, sizeof(sin));
+    fx.server.len = sizeof(sin);
+    return fd;
+}
+
+/* A backend's settings for the tests: short intervals, the given mode and thresholds. */
+static struct rt_backend_config backend_config(enum rt_health_mode health, uint32_t failures,
+                                               uint32_t rise)
+{
+    struct rt_backend_config cfg;
+
+    rt_config_backend_defaults(&cfg);
+    snprintf(cfg.name, sizeof(cfg.name), "b");
+    cfg.addr = fx.server;
+    cfg.health = health;
+    cfg.check_interval_ms = INTERVAL_MS;
+    cfg.check_timeout_ms = TIMEOUT_MS;
+    cfg.max_check_failures = failures;
+    cfg.rise = rise;
+    return cfg;
+}
+
+/* Starts a loop, an upstream client and the backend in `mode`, then judges it by `cfg`
+ * (whose address setup fills in). */
+static void setup(enum backend_mode mode, enum rt_health_mode health, uint32_t failures,
+                  uint32_t rise)
+{
+    struct rt_backend_config cfg;
+
+    memset(&fx, 0, sizeof(fx));
+    alarm(WATCHDOG_S);
+    uv_loop_init(&fx.loop);
+    uv_timer_init(&fx.loop, &fx.deadline);
+    fx.mode = mode;
+    fx.server_fd = open_server();
+    CHECK(fx.server_fd >= 0);
+    uv_poll_init(&fx.loop, &fx.server_poll, fx.server_fd);
+    uv_poll_start(&fx.server_poll, UV_READABLE, on_server_readable);
+    CHECK_INT(upstream_new(&fx.loop, 0, &fx.up), 0);
+    cfg = backend_config(health, failures, rise);
+    CHECK_INT(rt_health_new(&fx.loop, fx.up, &cfg, false, on_health, NULL, &fx.health), 0);
+}
+
+static void teardown(void)
+{
+    rt_health_free(fx.health);
+    upstream_free(fx.up);
+    uv_close((uv_handle_t *)&fx.server_poll, NULL);
+    uv_close((uv_handle_t *)&fx.deadline, NULL);
+    uv_run(&fx.loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&fx.loop), 0);
+    if (fx.server_fd >= 0) {
+        close(fx.server_fd);
+    }
+    alarm(0);
+}
+
+/* Reports `n` queries that timed out (ok false) or were answered (ok true). */
+static void queries(unsigned n, bool ok)
+{
+    for (unsigned i = 0; i < n; i++) {
+        rt_health_query_result(fx.health, ok);
+    }
+}
+
+/* ---- auto mode ---- */
+
+static void test_auto_first_check_decides_at_once(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_AUTO, 3, 3);
+    CHECK(!rt_health_settled(fx.health));
+    CHECK(wait_changes(1));
+    CHECK_INT(fx.checks, 1); /* one success is enough at start, whatever rise says */
+    CHECK_INT(last_state(), 1);
+    CHECK(rt_health_is_up(fx.health));
+    teardown();
+}
+
+static void test_auto_check_is_id_server_ch_txt_with_rd(void)
+{
+    uint8_t id_server[DNS_NAME_MAX];
+    size_t id_server_len;
+
+    setup(BACKEND_ANSWERS, RT_HEALTH_AUTO, 1, 1);
+    CHECK(wait_checks(1));
+    CHECK_INT(dns_name_from_text("id.server", id_server, &id_server_len), 0);
+    CHECK_INT(fx.last_check.q.name_len, id_server_len);
+    CHECK_MEM(fx.last_check.q.name, id_server, id_server_len);
+    CHECK_INT(fx.last_check.q.qtype, DNS_TYPE_TXT);
+    CHECK_INT(fx.last_check.q.qclass, DNS_CLASS_CH);
+    CHECK(fx.last_check.hdr.flags & DNS_FLAG_RD);
+    teardown();
+}
+
+static void test_auto_failures_in_a_row_mark_it_down_and_rise_successes_up(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_AUTO, 3, 2);
+    CHECK(wait_changes(1));
+    fx.mode = BACKEND_SERVFAIL;
+    unsigned before = fx.checks;
+    CHECK(wait_changes(2));
+    CHECK_INT(last_state(), 0);
+    CHECK_INT(fx.checks - before, 3);
+    fx.mode = BACKEND_ANSWERS;
+    before = fx.checks;
+    CHECK(wait_changes(3));
+    CHECK_INT(last_state(), 1);
+    CHECK_INT(fx.checks - before, 2);
+    teardown();
+}
+
+static void test_auto_any_rcode_but_servfail_is_a_success(void)
+{
+    setup(BACKEND_REFUSED, RT_HEALTH_AUTO, 1, 1);
+    CHECK(wait_changes(1));
+    CHECK_INT(last_state(), 1);
+    teardown();
+}
+
+static void test_auto_unanswered_check_marks_it_down(void)
+{
+    setup(BACKEND_SILENT, RT_HEALTH_AUTO, 1, 1);
+    CHECK(wait_changes(1));
+    CHECK_INT(last_state(), 0);
+    CHECK(!rt_health_is_up(fx.health));
+    teardown();
+}
+
+/* ---- modes up and down ---- */
+
+static void test_mode_up_is_up_at_once_and_never_checked(void)
+{
+    setup(BACKEND_SERVFAIL, RT_HEALTH_UP, 1, 1);
+    CHECK_INT(last_state(), 1); /* at once, from rt_health_new */
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    CHECK_INT(fx.n_changes, 1);
+    teardown();
+}
+
+static void test_mode_down_is_down_at_once_and_never_checked(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_DOWN, 1, 1);
+    CHECK_INT(last_state(), 0);
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    CHECK_INT(fx.n_changes, 1);
+    teardown();
+}
+
+/* ---- lazy mode ---- */
+
+static void test_lazy_starts_up_and_is_not_checked_while_queries_are_answered(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 3, 2);
+    CHECK_INT(last_state(), 1); /* trusted from the start */
+    CHECK(rt_health_is_up(fx.health));
+    queries(2, false);
+    queries(1, true); /* an answer starts the count of timeouts again */
+    queries(2, false);
+    queries(10, true);
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    CHECK_INT(fx.n_changes, 1);
+    CHECK(rt_health_is_up(fx.health));
+    teardown();
+}
+
+static void test_lazy_max_check_failures_timeouts_mark_it_down(void)
+{
+    setup(BACKEND_SILENT, RT_HEALTH_LAZY, 3, 2);
+    queries(2, false);
+    CHECK_INT(fx.n_changes, 1);
+    CHECK(rt_health_is_up(fx.health));
+    queries(1, false);
+    CHECK_INT(fx.n_changes, 2);
+    CHECK_INT(last_state(), 0);
+    CHECK(!rt_health_is_up(fx.health));
+    teardown();
+}
+
+static void test_lazy_down_backend_is_checked_until_rise_successes_mark_it_up(void)
+{
+    setup(BACKEND_SILENT, RT_HEALTH_LAZY, 1, 3);
+    queries(1, false);
+    CHECK_INT(last_state(), 0);
+    /* Checks come one after the other while the backend stays silent ... */
+    CHECK(wait_checks(3));
+    CHECK_INT(fx.n_changes, 2);
+    /* ... and, once it answers, `rise` of them in a row bring it back. */
+    fx.mode = BACKEND_ANSWERS;
+    unsigned before = fx.checks;
+    CHECK(wait_changes(3));
+    CHECK_INT(last_state(), 1);
+    CHECK(rt_health_is_up(fx.health));
+    /* The check in flight when it began to answer timed out; three answered ones followed. */
+    CHECK_INT(fx.checks - before, 3);
+    teardown();
+}
+
+static void test_lazy_checks_stop_once_it_is_up_again(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 1, 2);
+    queries(1, false);
+    CHECK(wait_changes(3));
+    CHECK_INT(last_state(), 1);
+    unsigned checks_when_up = fx.checks;
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, checks_when_up);
+    CHECK_INT(fx.n_changes, 3);
+    teardown();
+}
+
+static void test_lazy_query_results_do_not_count_while_it_is_checked(void)
+{
+    setup(BACKEND_SERVFAIL, RT_HEALTH_LAZY, 1, 3);
+    queries(1, false);
+    CHECK_INT(last_state(), 0);
+    queries(5, true); /* answered queries do not bring it back ... */
+    CHECK(wait_checks(2));
+    CHECK(!rt_health_is_up(fx.health));
+    fx.mode = BACKEND_ANSWERS;
+    unsigned before = fx.checks;
+    CHECK(wait_checks(before + 2));
+    queries(3, false); /* ... nor do timeouts undo the checks' count of successes */
+    CHECK(wait_changes(3));
+    CHECK_INT(last_state(), 1);
+    CHECK_INT(fx.checks - before, 3);
+    teardown();
+}
+
+static void test_lazy_counts_timeouts_afresh_after_it_is_up_again(void)
+{
+    setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 2, 1);
+    queries(2, false);
+    CHECK(wait_changes(3)); /* down, then up after one check */
+    CHECK_INT(last_state(), 1);
+    queries(1, false);
+    CHECK_INT(fx.n_changes, 3);
+    queries(1, false);
+    CHECK_INT(fx.n_changes, 4);
+    CHECK_INT(last_state(), 0);
+    teardown();
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT(test_auto_first_check_decides_at_once),
+        UNIT(test_auto_check_is_id_server_ch_txt_with_rd),
+        UNIT(test_auto_failures_in_a_row_mark_it_down_and_rise_successes_up),
+        UNIT(test_auto_any_rcode_but_servfail_is_a_success),
+        UNIT(test_auto_unanswered_check_marks_it_down),
+        UNIT(test_mode_up_is_up_at_once_and_never_checked),
+        UNIT(test_mode_down_is_down_at_once_and_never_checked),
+        UNIT(test_lazy_starts_up_and_is_not_checked_while_queries_are_answered),
+        UNIT(test_lazy_max_check_failures_timeouts_mark_it_down),
+        UNIT(test_lazy_down_backend_is_checked_until_rise_successes_mark_it_up),
+        UNIT(test_lazy_checks_stop_once_it_is_up_again),
+        UNIT(test_lazy_query_results_do_not_count_while_it_is_checked),
+        UNIT(test_lazy_counts_timeouts_afresh_after_it_is_up_again),
+    };
+
+    if (sodium_init() < 0) {
+        return 1;
+    }
+    return unit_run("router_health", tests, sizeof(tests) / sizeof(tests[0]));
+}
