@@ -3,6 +3,7 @@
 #include "dht_contact.h"
 #include "dht_lookup.h"
 #include "dht_node.h"
+#include "dht_rpc.h"
 #include "dht_sim.h"
 #include "dht_table.h"
 #include "krpc.h"
@@ -165,9 +166,12 @@ static void test_closest_set_id_moves_bootstrap_entry(void)
 
 /* ---- a simulated network ---- */
 
-static struct dht_sim *net_new(size_t n, uint64_t seed)
+/* n nodes bootstrapped from node 0, datagrams taking latency_ms plus up to jitter_ms. */
+static struct dht_sim *net_new_with(size_t n, uint64_t seed, uint32_t latency_ms,
+                                    uint32_t jitter_ms)
 {
-    struct dht_sim_config sim_cfg = {.seed = seed, .latency_ms = 20, .jitter_ms = 60};
+    struct dht_sim_config sim_cfg = {
+        .seed = seed, .latency_ms = latency_ms, .jitter_ms = jitter_ms};
     struct dht_node_config cfg;
     struct dht_sim *sim = NULL;
     size_t index;
@@ -184,6 +188,11 @@ static struct dht_sim *net_new(size_t n, uint64_t seed)
     }
     dht_sim_run(sim, 2 * MINUTE_MS);
     return sim;
+}
+
+static struct dht_sim *net_new(size_t n, uint64_t seed)
+{
+    return net_new_with(n, seed, 20, 60);
 }
 
 /* The indexes of the k nodes closest to target, closest first, leaving out `skip`. */
@@ -219,6 +228,9 @@ struct result {
     bool done;
     int status;
     size_t values;
+    int64_t seqs[4]; /* of the first values, in the order they came */
+    struct addr froms[4];
+    uint64_t value_ms[4];
     int64_t last_seq;
     uint8_t value[BEP44_VALUE_MAX];
     size_t value_len;
@@ -237,9 +249,15 @@ static void result_cb(void *user, const struct dht_lookup_event *ev)
     struct result *r = user;
 
     if (ev->type == DHT_LOOKUP_VALUE) {
-        if (r->values++ == 0) {
+        if (r->values == 0) {
             r->first_value_ms = dht_sim_now(r->sim);
         }
+        if (r->values < 4) {
+            r->seqs[r->values] = ev->item->seq;
+            r->froms[r->values] = *ev->from;
+            r->value_ms[r->values] = dht_sim_now(r->sim);
+        }
+        r->values++;
         r->last_seq = ev->item->seq;
         memcpy(r->value, ev->item->value, ev->item->value_len);
         r->value_len = ev->item->value_len;
@@ -421,6 +439,57 @@ static void test_lookup_newer_seq_supersedes_older(void)
     CHECK_INT(get.status, 0);
     CHECK_INT(get.last_seq, 2);
     CHECK_MEM(get.value, "3:new", 5);
+    dht_sim_free(sim);
+}
+
+static void test_lookup_get_delivers_first_value_at_once_and_newer_one_later(void)
+{
+    /* Without jitter every answer takes 20 ms but the one slowed down below, so the order of
+     * the answers is known; the slow one stays within the shortest soft timeout. */
+    struct dht_sim *sim = net_new_with(NET_NODES, 26, 10, 0);
+    struct signed_item old_item, new_item;
+    struct dht_lookup_get_args args;
+    size_t closest[DHT_TABLE_K], far, getter = 70;
+    struct result put, get;
+    uint64_t started;
+
+    item_make(&old_item, 12, 10, "old");
+    item_make(&new_item, 12, 11, "new");
+    put_and_wait(sim, 3, &old_item.item, NULL, &put);
+    CHECK_INT(put.status, 0);
+    /* The farthest of the 8 closest alone holds seq 11, and answers 100 ms later than the
+     * others, who hold seq 10. */
+    true_closest(sim, old_item.target, getter, closest, DHT_TABLE_K);
+    far = closest[DHT_TABLE_K - 1];
+    CHECK(getter != 3 && far != 3);
+    CHECK_INT(dht_store_put(dht_node_store(dht_sim_node(sim, far)), &new_item.item, NULL, NULL,
+                            dht_sim_now(sim)),
+              0);
+    CHECK(holders(sim, old_item.target, getter, 10) >= DHT_TABLE_K - 2);
+    dht_sim_set_delay(sim, far, 100);
+    CHECK(100 + 2 * 10 < DHT_RPC_RTO_MIN_MS);
+
+    args = (struct dht_lookup_get_args){.k = old_item.pk};
+    started = dht_sim_now(sim);
+    result_init(&get, sim);
+    CHECK_INT(
+        dht_lookup_get(dht_sim_node(sim, getter), &args, result_cb, &get, dht_sim_now(sim), NULL),
+        0);
+    CHECK(dht_sim_run_until(sim, result_done, &get, MINUTE_MS));
+    CHECK_INT(get.status, 0);
+    CHECK_INT(get.values, 2);
+    CHECK_INT(get.seqs[0], 10);
+    CHECK(!addr_equal(&get.froms[0], dht_sim_addr(sim, far)));
+    CHECK_INT(get.seqs[1], 11);
+    CHECK(addr_equal(&get.froms[1], dht_sim_addr(sim, far)));
+    CHECK_MEM(get.value, "3:new", 5);
+    /* The first value did not wait for the newer one, nor the newer one for the end. */
+    CHECK(get.value_ms[0] < get.value_ms[1]);
+    CHECK(get.value_ms[1] <= get.done_ms);
+    printf("get: seq 10 after %llu ms, seq 11 after %llu ms, done after %llu ms\n",
+           (unsigned long long)(get.value_ms[0] - started),
+           (unsigned long long)(get.value_ms[1] - started),
+           (unsigned long long)(get.done_ms - started));
     dht_sim_free(sim);
 }
 
@@ -846,6 +915,7 @@ int main(void)
         UNIT(test_lookup_find_node_converges_to_true_closest),
         UNIT(test_lookup_put_stores_on_closest_and_get_returns_verified_value),
         UNIT(test_lookup_newer_seq_supersedes_older),
+        UNIT(test_lookup_get_delivers_first_value_at_once_and_newer_one_later),
         UNIT(test_lookup_get_with_current_seq_reports_nothing_newer),
         UNIT(test_lookup_get_succeeds_with_quarter_of_closest_silent),
         UNIT(test_lookup_salted_item_round_trips),
