@@ -204,6 +204,11 @@ const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index)
     return &sim->hosts[index].addr6;
 }
 
+size_t dht_sim_index(const struct dht_sim *sim, const struct addr *a)
+{
+    return dht_sim_find(sim, a);
+}
+
 size_t dht_sim_count(const struct dht_sim *sim)
 {
     return sim->nhosts;

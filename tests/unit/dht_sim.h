@@ -59,6 +59,9 @@ const struct addr *dht_sim_addr(const struct dht_sim *sim, size_t index);
 /* The IPv6 address of the node at index (it answers there only when made with ipv6). */
 const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index);
 
+/* The index of the node at address a (either family), or SIZE_MAX. */
+size_t dht_sim_index(const struct dht_sim *sim, const struct addr *a);
+
 /* The number of nodes. */
 size_t dht_sim_count(const struct dht_sim *sim);
 
