@@ -338,6 +338,60 @@ static void test_uv_restart_from_state_file_keeps_id_and_contacts(void)
     unlink(path);
 }
 
+/* The state file's bytes; returns how many were read (0 when there is none). */
+static size_t read_file(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void test_uv_state_file_is_rewritten_every_interval_while_running(void)
+{
+    char path[] = "/tmp/dht_test_uv_save_XXXXXX", first[ADDR_TEXT_MAX];
+    static uint8_t file[4096];
+    struct dht_uv_config cfg;
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(path);
+    setup();
+    CHECK_INT(start_node(0, "", NULL), 0);
+    addr_format(dht_uv_addr(fx.nodes[0]), first, sizeof(first));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.bind = "127.0.0.1:0";
+    cfg.bootstrap = first;
+    cfg.state_file = path;
+    cfg.save_interval_ms = 100;
+    cfg.node.query_rate_per_s = cfg.node.query_burst = FAST;
+    cfg.node.send_rate_per_s = cfg.node.send_burst = FAST;
+    CHECK_INT(dht_uv_new(&fx.loop, &cfg, &fx.nodes[1]), 0);
+    CHECK_INT(dht_uv_stats(fx.nodes[1])->saves, 0);
+
+    /* Without a stop, the file appears and is written again, and comes to hold node 0. */
+    for (int i = 0; i < 50 && (dht_uv_stats(fx.nodes[1])->saves < 3 ||
+                               len < 14 + KRPC_ID_LEN + 4 + KRPC_NODE_LEN);
+         i++) {
+        run_for(100);
+        len = read_file(path, file, sizeof(file));
+    }
+    CHECK(dht_uv_stats(fx.nodes[1])->saves >= 3);
+    CHECK(len >= 14 + KRPC_ID_LEN + 4 + KRPC_NODE_LEN);
+    CHECK_MEM(file, "pkdht-state-2\n", 14);
+    CHECK_MEM(file + 14, dht_node_id(dht_uv_node(fx.nodes[1])), KRPC_ID_LEN);
+    CHECK_MEM(file + 14 + KRPC_ID_LEN + 4, dht_node_id(dht_uv_node(fx.nodes[0])), KRPC_ID_LEN);
+    teardown();
+    unlink(path);
+}
+
 static void test_uv_ipv4_only_by_default(void)
 {
     struct dht_uv_config cfg;
@@ -499,6 +553,7 @@ int main(void)
         UNIT(test_uv_nodes_bootstrap_from_one_address),
         UNIT(test_uv_item_put_by_one_node_is_found_by_another),
         UNIT(test_uv_restart_from_state_file_keeps_id_and_contacts),
+        UNIT(test_uv_state_file_is_rewritten_every_interval_while_running),
         UNIT(test_uv_counts_garbage_and_oversized_datagrams),
         UNIT(test_uv_ipv4_only_by_default),
         UNIT(test_uv_dual_stack_nodes_bootstrap_and_store_over_ipv6),
