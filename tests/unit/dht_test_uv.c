@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ static struct {
     size_t closed;
     size_t ready_calls;
     size_t ready_count;
+    size_t ready_counts[NODES]; /* what each node's ready callback reported */
     bool done;
     int status;
     size_t stored;
@@ -101,9 +103,9 @@ static void teardown(void)
 
 static void on_ready(void *user, size_t n)
 {
-    (void)user;
     fx.ready_calls++;
     fx.ready_count = n;
+    fx.ready_counts[(uintptr_t)user] = n;
 }
 
 static int start_node(size_t i, const char *bootstrap, const char *state_file)
@@ -115,6 +117,7 @@ static int start_node(size_t i, const char *bootstrap, const char *state_file)
     cfg.bootstrap = bootstrap;
     cfg.state_file = state_file;
     cfg.ready = on_ready;
+    cfg.user = (void *)(uintptr_t)i;
     cfg.node.query_rate_per_s = cfg.node.query_burst = FAST;
     cfg.node.send_rate_per_s = cfg.node.send_burst = FAST;
     return dht_uv_new(&fx.loop, &cfg, &fx.nodes[i]);
@@ -243,6 +246,26 @@ static void test_uv_nodes_bootstrap_from_one_address(void)
         all = network_bootstrapped(NODES);
     }
     CHECK(all);
+    teardown();
+}
+
+static void test_uv_node_bootstraps_from_a_host_name(void)
+{
+    char name[32];
+    bool joined = false;
+
+    setup();
+    CHECK_INT(start_node(0, "", NULL), 0);
+    /* A name, not an address: c-ares finds it in /etc/hosts. */
+    snprintf(name, sizeof(name), "localhost:%u", (unsigned)addr_port(dht_uv_addr(fx.nodes[0])));
+    CHECK_INT(start_node(1, name, NULL), 0);
+    for (int i = 0; i < 50 && (fx.ready_calls < 2 || !joined); i++) {
+        run_for(100);
+        joined = table_size(0) == 1 && table_size(1) == 1;
+    }
+    CHECK_INT(fx.ready_calls, 2); /* node 0's, with nothing to resolve, and node 1's */
+    CHECK_INT(fx.ready_counts[1], 1);
+    CHECK(joined);
     teardown();
 }
 
@@ -551,6 +574,7 @@ int main(void)
         UNIT(test_uv_refuses_bad_bind_and_bootstrap_entries),
         UNIT(test_uv_ready_reports_numeric_bootstrap_entries),
         UNIT(test_uv_nodes_bootstrap_from_one_address),
+        UNIT(test_uv_node_bootstraps_from_a_host_name),
         UNIT(test_uv_item_put_by_one_node_is_found_by_another),
         UNIT(test_uv_restart_from_state_file_keeps_id_and_contacts),
         UNIT(test_uv_state_file_is_rewritten_every_interval_while_running),
