@@ -11,7 +11,9 @@
  * get delivers the first value that verifies (signature and target for mutable items, SHA-1
  * for immutable ones) at once, then every newer one, and the end of the traversal last. Gets
  * of one target share one lookup. put runs a get traversal to collect write tokens from the
- * closest nodes, then puts to the DHT_LOOKUP_PUT_NODES closest of them that gave one.
+ * closest nodes, then puts to the DHT_LOOKUP_PUT_NODES closest of them that gave one; it
+ * reports once each put is answered or past its adaptive timeout (a later answer still
+ * reaches the routing table), or, when none was answered in time, at the hard deadline.
  *
  * Callbacks run inside dht_node_input and dht_node_tick, never inside the start calls. In a
  * callback one may start and cancel lookups, not free the node. */
@@ -27,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DHT_LOOKUP_ALPHA 5       /* requests in flight, as libtorrent (Rust mainline: 20) */
-#define DHT_LOOKUP_CANDIDATES 32 /* ours: the closest-set a lookup keeps */
+#define DHT_LOOKUP_ALPHA 5               /* requests in flight, as libtorrent (Rust mainline: 20) */
+#define DHT_LOOKUP_CANDIDATES 32         /* ours: the closest-set a lookup keeps */
 #define DHT_LOOKUP_PUT_NODES DHT_TABLE_K /* BEP 44 practice: store on the 8 closest */
 #define DHT_LOOKUP_MAX_MS 60000          /* ours: a lookup ends after a minute whatever happens */
 

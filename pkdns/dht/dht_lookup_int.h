@@ -75,8 +75,9 @@ struct dht_lookup {
 
     size_t queried;
     size_t responded;
-    size_t stored;  /* put: nodes that accepted */
-    size_t refused; /* put: nodes that refused, their codes in errors[] */
+    size_t stored;      /* put: nodes that accepted */
+    size_t refused;     /* put: nodes that refused, their codes in errors[] */
+    bool put_wait_late; /* put: nobody answered within the soft timeouts; wait for the hard */
     int64_t errors[DHT_LOOKUP_PUT_NODES];
     uint64_t started_ms;
     uint64_t retry_ms; /* 0: nothing held back */

@@ -18,6 +18,7 @@ enum dht_traverse_put_state {
     DHT_TRAVERSE_PUT_NONE,
     DHT_TRAVERSE_PUT_WAIT, /* chosen, not sent yet */
     DHT_TRAVERSE_PUT_SENT,
+    DHT_TRAVERSE_PUT_SLOW, /* past the soft timeout; an answer may still come */
     DHT_TRAVERSE_PUT_STORED,
     DHT_TRAVERSE_PUT_REFUSED,
     DHT_TRAVERSE_PUT_LOST, /* no answer */
@@ -291,7 +292,8 @@ static void dht_traverse_put_answer(struct dht_lookup *l, const struct dht_rpc_c
 {
     struct dht_closest_entry *e = dht_closest_find(&l->set, &call->to);
 
-    if (e == NULL || e->put_state != DHT_TRAVERSE_PUT_SENT) {
+    if (e == NULL ||
+        (e->put_state != DHT_TRAVERSE_PUT_SENT && e->put_state != DHT_TRAVERSE_PUT_SLOW)) {
         return;
     }
     if (m->type == KRPC_ERROR) {
@@ -305,16 +307,25 @@ static void dht_traverse_put_answer(struct dht_lookup *l, const struct dht_rpc_c
     }
 }
 
-/* True while a chosen put is not sent or not answered. */
-static bool dht_traverse_puts_pending(const struct dht_lookup *l)
+/* True while the put should wait: a chosen put is not sent, or sent and within its soft
+ * timeout. The caller thus hears within the adaptive timeout, and late answers still reach
+ * the routing table. When no node has answered by then, a slow network rather than lost puts
+ * is likely: the put then waits for every late answer, up to the hard deadline. */
+static bool dht_traverse_puts_pending(struct dht_lookup *l)
 {
+    bool slow = false;
+
     for (size_t i = 0; i < l->set.n; i++) {
         uint8_t state = l->set.e[i].put_state;
         if (state == DHT_TRAVERSE_PUT_WAIT || state == DHT_TRAVERSE_PUT_SENT) {
             return true;
         }
+        slow = slow || state == DHT_TRAVERSE_PUT_SLOW;
     }
-    return false;
+    if (slow && l->stored == 0 && l->refused == 0) {
+        l->put_wait_late = true;
+    }
+    return slow && l->put_wait_late;
 }
 
 static void dht_traverse_done(struct dht_lookup *l, uint64_t now_ms)
@@ -377,8 +388,10 @@ void dht_traverse_timeout(struct dht_lookup *l, const struct dht_rpc_call *call,
         return;
     }
     if (call->purpose == DHT_TRAVERSE_CALL_PUT) {
-        /* A put has no one else to ask: it waits for the hard deadline. */
-        if (hard && e->put_state == DHT_TRAVERSE_PUT_SENT) {
+        if (!hard && e->put_state == DHT_TRAVERSE_PUT_SENT) {
+            e->put_state = DHT_TRAVERSE_PUT_SLOW;
+        } else if (hard && (e->put_state == DHT_TRAVERSE_PUT_SENT ||
+                            e->put_state == DHT_TRAVERSE_PUT_SLOW)) {
             e->put_state = DHT_TRAVERSE_PUT_LOST;
         }
     } else if (!hard && e->state == DHT_CLOSEST_ASKED) {

@@ -298,7 +298,7 @@ static int dht_uv_start_handles(struct dht_uv *d)
     d->armed_ms = UINT64_MAX;
     uv_prepare_start(&d->prepare, dht_uv_on_prepare);
     if (d->state_file != NULL) {
-        uv_timer_start(&d->save, dht_uv_on_save, DHT_UV_SAVE_MS, DHT_UV_SAVE_MS);
+        uv_timer_start(&d->save, dht_uv_on_save, d->save_interval_ms, d->save_interval_ms);
     }
     return uv_poll_start(&d->poll, UV_READABLE, dht_uv_on_readable);
 }
@@ -386,6 +386,7 @@ int dht_uv_new(uv_loop_t *loop, const struct dht_uv_config *cfg, struct dht_uv *
     d->fd6 = -1;
     d->ready = cfg->ready;
     d->user = cfg->user;
+    d->save_interval_ms = cfg->save_interval_ms > 0 ? cfg->save_interval_ms : DHT_UV_SAVE_MS;
     dht_uv_prepare_batches(d);
     if ((rc = dht_uv_setup(d, cfg)) < 0) {
         dht_uv_discard(d);

@@ -32,7 +32,8 @@ struct dht_uv_config {
     /* Comma-separated "host:port" names and addresses to bootstrap from; NULL:
      * DHT_UV_DEFAULT_BOOTSTRAP; "" none. */
     const char *bootstrap;
-    const char *state_file; /* NULL: none */
+    const char *state_file;    /* NULL: none */
+    uint64_t save_interval_ms; /* how often the state file is rewritten; 0: DHT_UV_SAVE_MS */
     /* The node's settings; bootstrap, own_addr, own_addr6 and ipv6 are filled in from the
      * above. */
     struct dht_node_config node;

@@ -30,6 +30,7 @@ struct dht_uv {
     struct addr bound6; /* BEP 32: the IPv6 socket, when configured (fd6 -1 otherwise) */
     int fd6;
     char *state_file;
+    uint64_t save_interval_ms;
     void (*ready)(void *user, size_t nbootstrap);
     void *user;
 

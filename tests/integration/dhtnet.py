@@ -28,7 +28,7 @@ import harness
 from harness import Failure, expect
 
 CLI = os.path.join(harness.BIN_DIR, "pkdns-cli")
-JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+JS_DIR = harness.JS_DIR
 NODE = shutil.which("node") or "/usr/bin/node"
 LOOPBACK_RATE = "100000"  # per-IP limit for our CLI nodes: every peer here is 127.0.0.1
 
@@ -254,12 +254,16 @@ def wait_for(predicate, what, timeout=20.0, step=0.1):
 # libtorrent.
 
 
+def libtorrent_available():
+    """libtorrent's Python module (Debian's python3-libtorrent)."""
+    return harness.require_python_module("libtorrent", "python3-libtorrent")
+
+
 class LtNetwork:
     """N libtorrent sessions in this process, each with its DHT on 127.0.0.1:PORT."""
 
     def __init__(self, case, count, bootstrap):
-        import libtorrent as lt  # imported here so other tests run without it
-        self.lt = lt
+        lt = self.lt = libtorrent_available()  # imported here so other tests run without it
         self.sessions = []
         self.ports = free_udp_ports(count)
         boot = ",".join(f"{h}:{p}" for h, p in bootstrap)
@@ -350,8 +354,7 @@ class LtNetwork:
 
 
 def js_available():
-    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "bittorrent-dht")):
-        raise harness.Skip("bittorrent-dht not installed (scripts/deps runs npm ci)")
+    harness.require_node_module("bittorrent-dht")
 
 
 class JsNetwork:

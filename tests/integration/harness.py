@@ -10,6 +10,13 @@ Peers:
 - Debian's dnsmasq as a real upstream (Dnsmasq);
 - ScriptedServer, a small DNS server in a thread for what dnsmasq cannot be made to do:
   truncate over UDP, send decoy replies first, stay silent, delay, fail, count queries.
+
+A case that needs a real peer program or package (libtorrent, bittorrent-dht, dnsmasq, dnsdist,
+dig, ...) checks for it with require_program, require_python_module or require_node_module.
+Where one is missing the case is skipped, or fails when PKDNS_REQUIRE_PEERS=1 (as scripts/test
+and CI set it, after scripts/deps has installed them all). A file whose cases all passed exits
+0, one with a failure 1, and one with a skip but no failure SKIP_STATUS, which ctest shows as
+skipped.
 """
 
 import ctypes
@@ -59,6 +66,49 @@ class Failure(AssertionError):
 
 class Skip(Exception):
     """A case cannot run here (say, port 53 on loopback is taken); not a failure."""
+
+
+class MissingPeer(Skip):
+    """A real peer program or package that the case runs against is not installed: a skip,
+    unless PKDNS_REQUIRE_PEERS=1 says that every peer must be there."""
+
+
+SKIP_STATUS = 77  # the exit status of a file with skipped cases (SKIP_RETURN_CODE in CMake)
+
+
+def peers_required():
+    """True where a missing peer fails the case (CI, scripts/test) rather than skipping it."""
+    return os.environ.get("PKDNS_REQUIRE_PEERS", "") == "1"
+
+
+def require_program(name, package):
+    """The path of program `name` (on PATH, or a path), from Debian package `package`."""
+    path = shutil.which(name)
+    if path is None:
+        raise MissingPeer(f"{name} is not installed (Debian: {package}; scripts/deps installs it)")
+    return path
+
+
+def require_python_module(name, package):
+    """Imports and returns Python module `name`, from Debian package `package`."""
+    try:
+        return __import__(name)
+    except ImportError as e:
+        raise MissingPeer(f"Python module {name} is not installed (Debian: {package}; "
+                          f"scripts/deps installs it): {e}")
+
+
+JS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "js")
+
+
+def require_node_module(name):
+    """The directory of npm package `name` under js/node_modules, and node to run it with."""
+    require_program("node", "nodejs")
+    path = os.path.join(JS_DIR, "node_modules", name)
+    if not os.path.isdir(path):
+        raise MissingPeer(f"npm package {name} is not installed in {JS_DIR} "
+                          f"(scripts/deps runs npm ci there)")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +526,7 @@ class Dnsmasq(Process, Endpoint):
     Local answers carry TTL `ttl`. It refuses names it does not know (it has no upstream)."""
 
     def __init__(self, case, options=(), addr=None, port=None, ttl=300):
+        require_program(DNSMASQ, "dnsmasq-base")
         addr = addr or loopback_address()
         port = port or free_port(addr)
         argv = [DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts",
@@ -798,6 +849,14 @@ def main(namespace):
             signal.alarm(CASE_DEADLINE_S)
             fn(case)
             case.check_survivors()
+        except MissingPeer as e:
+            if peers_required():
+                outcome = "FAILED"
+                signal.alarm(0)
+                print(f"FAIL {name}")
+                print(f"    a real peer is missing and PKDNS_REQUIRE_PEERS=1 requires it: {e}")
+            else:
+                outcome = f"skipped: {e}"
         except Skip as e:
             outcome = f"skipped: {e}"
         except BaseException as e:
@@ -834,4 +893,4 @@ def main(namespace):
     print(summary)
     if failed:
         print("failed: " + ", ".join(failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed else SKIP_STATUS if skipped else 0)

@@ -123,10 +123,7 @@ class LtNetwork6(dhtnet.LtNetwork):
 
 
 def test_libtorrent_sessions_join_our_ipv6_tables(case):
-    try:
-        import libtorrent  # noqa: F401
-    except ImportError:
-        raise harness.Skip("python3-libtorrent is not installed (scripts/deps installs it)")
+    dhtnet.libtorrent_available()
     ours = 6
     net = testnet6(case, ours)
     dhtnet.wait_for(lambda: net.node_stats(0)["table6"] >= ours - 1,

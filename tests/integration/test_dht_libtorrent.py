@@ -16,15 +16,8 @@ OURS = 10
 THEIRS = 4
 
 
-def libtorrent_available():
-    try:
-        import libtorrent  # noqa: F401
-    except ImportError:
-        raise harness.Skip("python3-libtorrent is not installed (scripts/deps installs it)")
-
-
 def mixed_network(case):
-    libtorrent_available()
+    dhtnet.libtorrent_available()
     ours = dhtnet.Testnet(case, OURS)
     theirs = dhtnet.LtNetwork(case, THEIRS, ours.addrs[:3])
     # Every libtorrent session must know at least one of ours before lookups start.
@@ -73,7 +66,7 @@ def test_our_node_reads_item_libtorrent_put(case):
 
 
 def test_our_nodes_alone_serve_libtorrent_gets(case):
-    libtorrent_available()
+    dhtnet.libtorrent_available()
     ours = dhtnet.Testnet(case, OURS)
     # Stored before any libtorrent node exists: only our nodes can hold it.
     status, stored, out = dhtnet.dht_put(ours.bootstrap_arg(), SEED, 77, b"only on ours")

@@ -24,7 +24,8 @@ struct dht_sim_host {
     struct addr addr;
     struct addr addr6;
     bool silent;
-    bool touched; /* has output to collect and a timeout to read */
+    uint32_t delay_ms; /* added to the latency of what it sends */
+    bool touched;      /* has output to collect and a timeout to read */
     dht_sim_filter filter;
     void *filter_ctx;
     uint64_t wake_ms;
@@ -203,6 +204,11 @@ const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index)
     return &sim->hosts[index].addr6;
 }
 
+size_t dht_sim_index(const struct dht_sim *sim, const struct addr *a)
+{
+    return dht_sim_find(sim, a);
+}
+
 size_t dht_sim_count(const struct dht_sim *sim)
 {
     return sim->nhosts;
@@ -211,6 +217,11 @@ size_t dht_sim_count(const struct dht_sim *sim)
 void dht_sim_set_silent(struct dht_sim *sim, size_t index, bool silent)
 {
     sim->hosts[index].silent = silent;
+}
+
+void dht_sim_set_delay(struct dht_sim *sim, size_t index, uint32_t extra_ms)
+{
+    sim->hosts[index].delay_ms = extra_ms;
 }
 
 void dht_sim_set_filter(struct dht_sim *sim, size_t index, dht_sim_filter filter, void *ctx)
@@ -290,7 +301,7 @@ static struct dht_sim_packet dht_sim_pop(struct dht_sim *sim)
 /* ---- moving datagrams ---- */
 
 static void dht_sim_send(struct dht_sim *sim, const struct addr *from, const struct addr *to,
-                         const uint8_t *data, size_t len)
+                         const uint8_t *data, size_t len, uint32_t delay_ms)
 {
     struct dht_sim_packet p = {.from = *from, .len = len};
     uint32_t jitter = sim->cfg.jitter_ms;
@@ -301,7 +312,7 @@ static void dht_sim_send(struct dht_sim *sim, const struct addr *from, const str
         return;
     }
     memcpy(p.data, data, len);
-    p.at_ms = sim->now_ms + sim->cfg.latency_ms +
+    p.at_ms = sim->now_ms + sim->cfg.latency_ms + delay_ms +
               (jitter > 0 ? dht_sim_next(sim) % ((uint64_t)jitter + 1) : 0);
     p.order = sim->order++;
     if (dht_sim_push(sim, &p) < 0) {
@@ -313,7 +324,7 @@ static void dht_sim_send(struct dht_sim *sim, const struct addr *from, const str
 void dht_sim_inject(struct dht_sim *sim, const struct addr *from, size_t index, const uint8_t *data,
                     size_t len)
 {
-    dht_sim_send(sim, from, &sim->hosts[index].addr, data, len);
+    dht_sim_send(sim, from, &sim->hosts[index].addr, data, len, 0);
 }
 
 /* Sends what node i has queued and reads its next timeout. */
@@ -335,7 +346,8 @@ static void dht_sim_collect(struct dht_sim *sim, size_t i)
             sim->stats.dropped++;
             continue;
         }
-        dht_sim_send(sim, to.sa.ss_family == AF_INET6 ? &host->addr6 : &host->addr, &to, data, n);
+        dht_sim_send(sim, to.sa.ss_family == AF_INET6 ? &host->addr6 : &host->addr, &to, data, n,
+                     host->delay_ms);
     }
     host->wake_ms = sim->now_ms + dht_node_timeout_ms(host->node, sim->now_ms);
     host->touched = false;

@@ -5,7 +5,8 @@
  *
  * Node i lives at 10.0.0.0 + i + 1, port DHT_SIM_PORT; a node made with `ipv6` set in its
  * config also at 2001:db8::(i + 1), same port, and sends to IPv6 addresses from there. A test may
- * make a node silent (it neither receives nor sends, like a dead host), pass a node's outgoing
+ * make a node silent (it neither receives nor sends, like a dead host), slow down what a node
+ * sends, pass a node's outgoing
  * datagrams through a filter that rewrites or drops them (a lying node), and inject datagrams from
  * anywhere. */
 #ifndef PK_DHT_SIM_H
@@ -58,11 +59,18 @@ const struct addr *dht_sim_addr(const struct dht_sim *sim, size_t index);
 /* The IPv6 address of the node at index (it answers there only when made with ipv6). */
 const struct addr *dht_sim_addr6(const struct dht_sim *sim, size_t index);
 
+/* The index of the node at address a (either family), or SIZE_MAX. */
+size_t dht_sim_index(const struct dht_sim *sim, const struct addr *a);
+
 /* The number of nodes. */
 size_t dht_sim_count(const struct dht_sim *sim);
 
 /* Makes node index silent (or speaking again). */
 void dht_sim_set_silent(struct dht_sim *sim, size_t index, bool silent);
+
+/* Makes every datagram node index sends from now on take extra_ms longer to arrive (a slow
+ * or far host); 0 restores the usual latency. */
+void dht_sim_set_delay(struct dht_sim *sim, size_t index, uint32_t extra_ms);
 
 /* Passes node index's outgoing datagrams through filter (NULL: none). */
 void dht_sim_set_filter(struct dht_sim *sim, size_t index, dht_sim_filter filter, void *ctx);

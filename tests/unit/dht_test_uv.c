@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ static struct {
     size_t closed;
     size_t ready_calls;
     size_t ready_count;
+    size_t ready_counts[NODES]; /* what each node's ready callback reported */
     bool done;
     int status;
     size_t stored;
@@ -101,9 +103,9 @@ static void teardown(void)
 
 static void on_ready(void *user, size_t n)
 {
-    (void)user;
     fx.ready_calls++;
     fx.ready_count = n;
+    fx.ready_counts[(uintptr_t)user] = n;
 }
 
 static int start_node(size_t i, const char *bootstrap, const char *state_file)
@@ -115,6 +117,7 @@ static int start_node(size_t i, const char *bootstrap, const char *state_file)
     cfg.bootstrap = bootstrap;
     cfg.state_file = state_file;
     cfg.ready = on_ready;
+    cfg.user = (void *)(uintptr_t)i;
     cfg.node.query_rate_per_s = cfg.node.query_burst = FAST;
     cfg.node.send_rate_per_s = cfg.node.send_burst = FAST;
     return dht_uv_new(&fx.loop, &cfg, &fx.nodes[i]);
@@ -246,6 +249,26 @@ static void test_uv_nodes_bootstrap_from_one_address(void)
     teardown();
 }
 
+static void test_uv_node_bootstraps_from_a_host_name(void)
+{
+    char name[32];
+    bool joined = false;
+
+    setup();
+    CHECK_INT(start_node(0, "", NULL), 0);
+    /* A name, not an address: c-ares finds it in /etc/hosts. */
+    snprintf(name, sizeof(name), "localhost:%u", (unsigned)addr_port(dht_uv_addr(fx.nodes[0])));
+    CHECK_INT(start_node(1, name, NULL), 0);
+    for (int i = 0; i < 50 && (fx.ready_calls < 2 || !joined); i++) {
+        run_for(100);
+        joined = table_size(0) == 1 && table_size(1) == 1;
+    }
+    CHECK_INT(fx.ready_calls, 2); /* node 0's, with nothing to resolve, and node 1's */
+    CHECK_INT(fx.ready_counts[1], 1);
+    CHECK(joined);
+    teardown();
+}
+
 static void on_put(void *user, const struct dht_lookup_event *ev)
 {
     (void)user;
@@ -334,6 +357,60 @@ static void test_uv_restart_from_state_file_keeps_id_and_contacts(void)
         dht_table_count(dht_node_table(dht_uv_node(fx.nodes[2])), uv_now(&fx.loop), &good);
     }
     CHECK(good >= saved);
+    teardown();
+    unlink(path);
+}
+
+/* The state file's bytes; returns how many were read (0 when there is none). */
+static size_t read_file(const char *path, uint8_t *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void test_uv_state_file_is_rewritten_every_interval_while_running(void)
+{
+    char path[] = "/tmp/dht_test_uv_save_XXXXXX", first[ADDR_TEXT_MAX];
+    static uint8_t file[4096];
+    struct dht_uv_config cfg;
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(path);
+    setup();
+    CHECK_INT(start_node(0, "", NULL), 0);
+    addr_format(dht_uv_addr(fx.nodes[0]), first, sizeof(first));
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.bind = "127.0.0.1:0";
+    cfg.bootstrap = first;
+    cfg.state_file = path;
+    cfg.save_interval_ms = 100;
+    cfg.node.query_rate_per_s = cfg.node.query_burst = FAST;
+    cfg.node.send_rate_per_s = cfg.node.send_burst = FAST;
+    CHECK_INT(dht_uv_new(&fx.loop, &cfg, &fx.nodes[1]), 0);
+    CHECK_INT(dht_uv_stats(fx.nodes[1])->saves, 0);
+
+    /* Without a stop, the file appears and is written again, and comes to hold node 0. */
+    for (int i = 0; i < 50 && (dht_uv_stats(fx.nodes[1])->saves < 3 ||
+                               len < 14 + KRPC_ID_LEN + 4 + KRPC_NODE_LEN);
+         i++) {
+        run_for(100);
+        len = read_file(path, file, sizeof(file));
+    }
+    CHECK(dht_uv_stats(fx.nodes[1])->saves >= 3);
+    CHECK(len >= 14 + KRPC_ID_LEN + 4 + KRPC_NODE_LEN);
+    CHECK_MEM(file, "pkdht-state-2\n", 14);
+    CHECK_MEM(file + 14, dht_node_id(dht_uv_node(fx.nodes[1])), KRPC_ID_LEN);
+    CHECK_MEM(file + 14 + KRPC_ID_LEN + 4, dht_node_id(dht_uv_node(fx.nodes[0])), KRPC_ID_LEN);
     teardown();
     unlink(path);
 }
@@ -497,8 +574,10 @@ int main(void)
         UNIT(test_uv_refuses_bad_bind_and_bootstrap_entries),
         UNIT(test_uv_ready_reports_numeric_bootstrap_entries),
         UNIT(test_uv_nodes_bootstrap_from_one_address),
+        UNIT(test_uv_node_bootstraps_from_a_host_name),
         UNIT(test_uv_item_put_by_one_node_is_found_by_another),
         UNIT(test_uv_restart_from_state_file_keeps_id_and_contacts),
+        UNIT(test_uv_state_file_is_rewritten_every_interval_while_running),
         UNIT(test_uv_counts_garbage_and_oversized_datagrams),
         UNIT(test_uv_ipv4_only_by_default),
         UNIT(test_uv_dual_stack_nodes_bootstrap_and_store_over_ipv6),
