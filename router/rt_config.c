@@ -157,11 +157,17 @@ static void rt_config_check_rule(const struct rt_config *cfg, struct conf_ctx *c
 
 /* threads not given: two loops, so that a backend sharing the router's core does not take
  * the core from the one loop with each datagram it is sent (bench/RESULTS.md, Router vs
- * dnsdist); one when a pool has a packet cache, which each loop would keep for itself. */
+ * dnsdist); one when a pool has a packet cache or a backend is judged lazily, since each loop
+ * would keep the cache, or count the lazy backend's failed queries, for itself. */
 static uint32_t rt_config_default_threads(const struct rt_config *cfg)
 {
     for (size_t p = 0; p < cfg->n_pools; p++) {
         if (cfg->pools[p].cache.size > 0) {
+            return 1;
+        }
+    }
+    for (size_t b = 0; b < cfg->n_backends; b++) {
+        if (cfg->backends[b].health == RT_HEALTH_LAZY) {
             return 1;
         }
     }

@@ -153,7 +153,7 @@ static void test_ini_defaults_follow_dnsdist(void)
     CHECK_INT(cfg->pools[0].cache.size, 0); /* no packet cache */
 }
 
-static void test_threads_default_to_two_loops_and_one_with_a_packet_cache(void)
+static void test_threads_default_to_two_loops_one_with_a_cache_or_a_lazy_backend(void)
 {
     load("[backend b]\naddress = 192.0.2.1\n");
     CHECK_INT(read_rc, 0);
@@ -162,6 +162,10 @@ static void test_threads_default_to_two_loops_and_one_with_a_packet_cache(void)
     load("[pool]\ncache_size = 100\n[backend b]\naddress = 192.0.2.1\n");
     CHECK_INT(read_rc, 0);
     CHECK_INT(cfg->threads, 1); /* each loop would keep a cache of its own */
+
+    load("[backend b]\naddress = 192.0.2.1\nhealth_check = lazy\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->threads, 1); /* each loop would count its own failed queries */
 
     load("[router]\nthreads = 1\n[backend b]\naddress = 192.0.2.1\n");
     CHECK_INT(cfg->threads, 1);
@@ -338,7 +342,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_ini_reads_every_key),
         UNIT(test_ini_defaults_follow_dnsdist),
-        UNIT(test_threads_default_to_two_loops_and_one_with_a_packet_cache),
+        UNIT(test_threads_default_to_two_loops_one_with_a_cache_or_a_lazy_backend),
         UNIT(test_ini_pool_cache_defaults_are_dnsdists),
         UNIT(test_ini_bad_cache_values_are_errors_with_their_line),
         UNIT(test_ini_reports_every_error_with_its_line),

@@ -202,7 +202,9 @@ static void setup(enum backend_mode mode, enum rt_health_mode health, uint32_t f
     uv_poll_start(&fx.server_poll, UV_READABLE, on_server_readable);
     CHECK_INT(upstream_new(&fx.loop, 0, &fx.up), 0);
     cfg = backend_config(health, failures, rise);
-    CHECK_INT(rt_health_new(&fx.loop, fx.up, &cfg, false, on_health, NULL, &fx.health), 0);
+    CHECK_INT(rt_health_new(&fx.loop, fx.up, &cfg, &(struct rt_health_opts){.log_changes = false},
+                            on_health, NULL, &fx.health),
+              0);
 }
 
 static void teardown(void)
