@@ -212,9 +212,10 @@ static void pkdns_query_need_key(struct pkdns_query *qr)
     if (s->dht_limit != NULL && pkdns_query_limited(s, &qr->client.peer) &&
         !pkdns_lookup_running(s->lookups, qr->a.key) &&
         !dht_limit_take(s->dht_limit, &qr->client.peer, now)) {
+        /* PROTOCOLS.md: the Rust pkdns's rate limits answer REFUSED. */
+        s->stats.refused++;
         s->stats.rate_limited++;
-        pkdns_query_step(
-            qr, pk_answer_fail(&qr->a, "DHT lookups rate limited", qr->out, sizeof(qr->out)));
+        pkdns_query_error(qr, DNS_RCODE_REFUSED, DNS_EDE_OTHER, "DHT lookups rate limited");
         return;
     }
     pkdns_query_will_wait(qr);

@@ -1,0 +1,150 @@
+"""The pkdns daemon's bounds: answer_timeout_ms for the whole of a pkarr answer (the DHT and
+the servers a packet leads to), the lookup that goes on after it, the DHT rate limit, and the
+caps on queries waiting and on lookups queued. DHT peers here are scripted: one that never
+answers, one that answers gets late."""
+
+import hashlib
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import dns.edns  # noqa: E402
+import dns.message  # noqa: E402
+
+import dhtnet  # noqa: E402
+import harness  # noqa: E402
+import test_pkdns_lookups as lookups  # noqa: E402
+from harness import expect, expect_eq  # noqa: E402
+
+EDE_OTHER = 0
+EDE_NO_REACHABLE_AUTHORITY = 22
+
+
+class DhtPeer:
+    """A KRPC responder on 127.0.0.1: answers every query at once with its ID alone, except
+    gets for the key of `seed`, answered after `get_delay_s` with the signed `message`; with
+    `silent` it answers nothing. Counts the gets it received."""
+
+    def __init__(self, case, seed=None, message=None, get_delay_s=0.0, silent=False):
+        self.seed, self.message, self.get_delay_s, self.silent = seed, message, get_delay_s, silent
+        self.seq = int(time.time() * 1_000_000)
+        self.target = None
+        if seed is not None:
+            self.target = hashlib.sha1(dhtnet.public_key(seed)).digest()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.addr = self.sock.getsockname()
+        self.id = os.urandom(20)
+        self.gets = 0
+        self.values_sent = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        case.servers.append(self)
+
+    def _value(self):
+        return {b"k": dhtnet.public_key(self.seed), b"seq": self.seq, b"v": self.message,
+                b"sig": dhtnet.sign(self.seed, self.seq, self.message)}
+
+    def _send(self, reply, peer, value=False):
+        if not self.running:
+            return
+        try:
+            self.sock.sendto(dhtnet.bencode(reply), peer)
+        except OSError:
+            return
+        if value:
+            self.values_sent += 1
+
+    def _serve(self):
+        while self.running:
+            try:
+                data, peer = self.sock.recvfrom(2048)
+                msg = dhtnet.bdecode(data)
+            except (socket.timeout, ValueError, IndexError):
+                continue
+            except OSError:
+                return
+            if not isinstance(msg, dict) or msg.get(b"y") != b"q" or self.silent:
+                continue
+            r = {b"id": self.id}
+            args = msg.get(b"a", {})
+            reply = {b"t": msg.get(b"t", b""), b"y": b"r", b"r": r}
+            if msg.get(b"q") == b"get":
+                self.gets += 1
+                r[b"token"] = b"tok"
+                if self.target is not None and args.get(b"target") == self.target:
+                    r.update(self._value())
+                    threading.Timer(self.get_delay_s, self._send, (reply, peer, True)).start()
+                    continue
+            self._send(reply, peer)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def start_pkdns(case, peer, dns_extra="", dht_extra="dht_query_rate_limit = 0"):
+    upstream = harness.ScriptedServer(case, addr="127.0.0.1")
+    p = lookups.start_pkdns(case, upstream.port, [peer.addr], dns_extra=dns_extra,
+                            dht_extra=dht_extra)
+    return p, upstream
+
+
+def burst(p, names, timeout=30.0):
+    """Sends a query for each name at once, each from its own socket; returns the answers in
+    the order of `names` (None for a query still unanswered after `timeout`)."""
+    socks = []
+    try:
+        for name in names:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setblocking(False)
+            socks.append(s)
+        for s, name in zip(socks, names):
+            s.sendto(harness.make_query(name).to_wire(), (p.addr, p.port))
+        answers = {}
+        deadline = time.monotonic() + timeout
+        while len(answers) < len(socks) and time.monotonic() < deadline:
+            ready, _, _ = select.select([s for s in socks if s not in answers], [], [], 0.5)
+            for s in ready:
+                answers[s] = dns.message.from_wire(s.recv(65535))
+        return [answers.get(s) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def ede_texts(response):
+    return [opt.text or "" for opt in response.options if opt.otype == dns.edns.OptionType.EDE]
+
+
+def cold_keys(count, first=60):
+    return [lookups.key_of(bytes([first + i]) * 32) for i in range(count)]
+
+
+def test_dht_rate_limit_answers_refused(case):
+    peer = DhtPeer(case, silent=True)
+    p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 1000",
+                       dht_extra="dht_query_rate_limit = 1\ndht_query_rate_limit_burst = 1")
+    # rate_limit_loopback = true (lookups.write_conf): the limit applies to 127.0.0.1.
+    answers = burst(p, cold_keys(5))
+    expect(all(answers), "every query answered")
+    rcodes = [harness.rcode(r) for r in answers]
+    refused = [r for r in answers if harness.rcode(r) == "REFUSED"]
+    # One lookup a second, one in the burst: the first key's lookup, maybe a second.
+    expect(len(refused) >= 3, f"lookups beyond dht_query_rate_limit are REFUSED: {rcodes}")
+    for r in refused:
+        expect_eq(harness.ede_codes(r), [EDE_OTHER], "EDE 0 with it")
+        expect_eq(ede_texts(r), ["DHT lookups rate limited"], "the EDE's text")
+    expect_eq(rcodes.count("SERVFAIL"), 5 - len(refused), "the rest waited for their lookup")
+
+
+if __name__ == "__main__":
+    harness.main(globals())
