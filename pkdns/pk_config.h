@@ -44,7 +44,8 @@ struct pk_config {
     bool disable_any_queries;        /* false */
     uint32_t icann_cache_mb;         /* 100 */
     uint32_t max_recursion_depth;    /* 15 */
-    uint32_t answer_timeout_ms;      /* ours: 1500, a client's budget for a DHT lookup */
+    uint32_t answer_timeout_ms;      /* ours: 1500, a client's budget for a pkarr answer */
+    uint32_t max_waiting_queries;    /* ours: 1024 queries waiting at once; more are REFUSED */
 
     /* [dht] */
     uint32_t dht_cache_mb;                    /* 100 */

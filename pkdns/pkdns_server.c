@@ -262,6 +262,7 @@ void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg)
     s->cfg.disable_any_queries = cfg->disable_any_queries;
     s->cfg.max_recursion_depth = cfg->max_recursion_depth;
     s->cfg.answer_timeout_ms = cfg->answer_timeout_ms;
+    s->cfg.max_waiting_queries = cfg->max_waiting_queries;
     s->cfg.dht_query_rate_limit = cfg->dht_query_rate_limit;
     s->cfg.dht_query_rate_limit_burst = cfg->dht_query_rate_limit_burst;
     memcpy(s->cfg.top_level_domain, cfg->top_level_domain, sizeof(s->cfg.top_level_domain));

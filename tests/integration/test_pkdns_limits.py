@@ -5,6 +5,7 @@ answers, one that answers gets late."""
 
 import hashlib
 import os
+import re
 import select
 import socket
 import sys
@@ -129,6 +130,21 @@ def cold_keys(count, first=60):
     return [lookups.key_of(bytes([first + i]) * 32) for i in range(count)]
 
 
+def stop_counters(p):
+    """Stops pkdns and returns the numbers of its stop lines by name."""
+    expect_eq(p.stop(10), 0, "exit status after SIGTERM")
+    log = p.log()
+    counters = {}
+    patterns = {"timeouts": r"(\d+) timed out", "refused": r"(\d+) REFUSED",
+                "servfail": r"(\d+) SERVFAIL", "full": r"REFUSED \((\d+) for lack of room",
+                "started": r"DHT lookups: (\d+) started", "joined": r"(\d+) joined by other",
+                "dropped": r"(\d+) dropped unwaited"}
+    for name, pattern in patterns.items():
+        m = re.search(pattern, log)
+        counters[name] = int(m.group(1)) if m else None
+    return counters
+
+
 def test_dht_rate_limit_answers_refused(case):
     peer = DhtPeer(case, silent=True)
     p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 1000",
@@ -144,6 +160,80 @@ def test_dht_rate_limit_answers_refused(case):
         expect_eq(harness.ede_codes(r), [EDE_OTHER], "EDE 0 with it")
         expect_eq(ede_texts(r), ["DHT lookups rate limited"], "the EDE's text")
     expect_eq(rcodes.count("SERVFAIL"), 5 - len(refused), "the rest waited for their lookup")
+
+
+SEED = bytes(range(81, 113))
+
+
+def test_cname_to_a_silent_icann_server_servfails_at_the_budget(case):
+    key = lookups.key_of(SEED)
+    peer = DhtPeer(case, SEED, lookups.pkarr_message(
+        (key, "A", "192.0.2.80"), (f"ext.{key}", "CNAME", "www.slow.test.")))
+    p, upstream = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 500")
+    upstream.silent = True
+    harness.expect_answer(lookups.resolved(p, key), "A", ["192.0.2.80"], "the key, now cached")
+
+    # The forward server's own timeout is 2.5 s; the client's budget ends first.
+    r = harness.query(p, f"ext.{key}", timeout=5)
+    expect_eq(harness.rcode(r), "SERVFAIL", "a CNAME to a name the forward server never answers")
+    expect_eq(harness.ede_codes(r), [EDE_NO_REACHABLE_AUTHORITY], "EDE 22 with it")
+    expect_eq(ede_texts(r), ["no server answer within answer_timeout_ms"], "its text: the budget")
+    expect_eq(upstream.count("www.slow.test", "A"), 1, "the forward server was asked")
+    expect_eq(stop_counters(p)["timeouts"], 1, "queries answered at the budget")
+
+
+def test_delegation_to_a_silent_server_servfails_at_the_budget(case):
+    key = lookups.key_of(SEED)
+    delegated = harness.ScriptedServer(case, addr=harness.loopback_address_with_port_53(),
+                                       port=53, zone=f"sub.{key}.")
+    delegated.silent = True
+    peer = DhtPeer(case, SEED, lookups.pkarr_message(
+        (key, "A", "192.0.2.81"), (f"sub.{key}", "NS", f"ns.sub.{key}."),
+        (f"ns.sub.{key}", "A", delegated.addr)))
+    p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 500")
+    harness.expect_answer(lookups.resolved(p, key), "A", ["192.0.2.81"], "the key, now cached")
+
+    r = harness.query(p, f"host.sub.{key}", timeout=5)
+    expect_eq(harness.rcode(r), "SERVFAIL", "a delegation to a server that never answers")
+    expect_eq(ede_texts(r), ["no server answer within answer_timeout_ms"], "its text: the budget")
+    expect_eq(delegated.count(f"host.sub.{key}", "A"), 1, "the glue address was asked")
+    expect_eq(stop_counters(p)["timeouts"], 1, "queries answered at the budget")
+
+
+def test_lookup_goes_on_after_the_budget_and_fills_the_cache(case):
+    key = lookups.key_of(SEED)
+    peer = DhtPeer(case, SEED, lookups.pkarr_message((key, "A", "192.0.2.82")), get_delay_s=1.5)
+    p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 300")
+    p.wait_log(r"bootstrapped with 1 nodes")
+
+    r = harness.query(p, key, timeout=5)
+    expect_eq(harness.rcode(r), "SERVFAIL", "a DHT answer later than answer_timeout_ms")
+    expect_eq(ede_texts(r), ["no DHT answer within answer_timeout_ms"], "its text: the budget")
+    dhtnet.wait_for(lambda: peer.values_sent == 1, "the peer sends the value", timeout=10)
+    p.wait_log(r"packet with timestamp \d+ found, cached")
+    r = harness.query(p, key, timeout=5)
+    harness.expect_answer(r, "A", ["192.0.2.82"], "asked again: from the cache")
+    expect_eq(peer.gets, 1, "gets the peer received")
+    counters = stop_counters(p)
+    expect_eq((counters["started"], counters["joined"], counters["timeouts"]), (1, 0, 1),
+              "one lookup, joined by none, one query answered at the budget")
+
+
+def test_queries_beyond_max_waiting_queries_are_refused(case):
+    peer = DhtPeer(case, silent=True)
+    p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 2000\nmax_waiting_queries = 3")
+    for burst_number in range(2):
+        answers = burst(p, cold_keys(6, first=60 + 6 * burst_number))
+        expect(all(answers), f"every query of burst {burst_number} answered")
+        rcodes = sorted(harness.rcode(r) for r in answers)
+        expect_eq(rcodes, ["REFUSED"] * 3 + ["SERVFAIL"] * 3,
+                  f"burst {burst_number}: three wait for their lookup, three find no room")
+        for r in answers:
+            if harness.rcode(r) == "REFUSED":
+                expect_eq(ede_texts(r), ["max_waiting_queries reached"], "the EDE's text")
+    warnings = re.findall(r"max_waiting_queries reached \(3 queries waiting\)", p.log())
+    expect_eq(len(warnings), 2, "one warning per burst")
+    expect_eq(stop_counters(p)["full"], 6, "queries refused for lack of room")
 
 
 if __name__ == "__main__":

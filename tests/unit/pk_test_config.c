@@ -112,6 +112,7 @@ static void test_config_extension_defaults(void)
 
     pk_config_defaults(&cfg);
     CHECK_INT(cfg.answer_timeout_ms, 1500);
+    CHECK_INT(cfg.max_waiting_queries, 1024);
     CHECK(cfg.read_only);
     CHECK(!cfg.bootstrap_set);
     CHECK_INT(cfg.dht_port, 0);
@@ -185,6 +186,7 @@ static void test_config_reads_the_extensions(void)
                         "acl = [\"10.1.0.0/16\", \"::1\"]\n"
                         "[dns]\n"
                         "answer_timeout_ms = 800\n"
+                        "max_waiting_queries = 10\n"
                         "[dht]\n"
                         "bootstrap = [\"127.0.0.1:6881\", \"dht.example.org:25401\"]\n"
                         "port = 6881\n"
@@ -199,6 +201,7 @@ static void test_config_reads_the_extensions(void)
     addr_parse("10.2.0.1", 53, &a);
     CHECK(!addr_prefix_match(&cfg.acl[0], &a));
     CHECK_INT(cfg.answer_timeout_ms, 800);
+    CHECK_INT(cfg.max_waiting_queries, 10);
     CHECK(cfg.bootstrap_set);
     CHECK_STR(cfg.bootstrap, "127.0.0.1:6881,dht.example.org:25401");
     CHECK_INT(cfg.dht_port, 6881);
