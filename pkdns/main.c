@@ -52,10 +52,11 @@ static void pkdns_main_log_stop(const struct pkdns_server_stats *st)
              (unsigned long long)st->formerr);
     log_info(PKDNS_MAIN_TAG,
              "DHT lookups: %llu started, %llu joined by other queries, %llu found, %llu not "
-             "found, %llu failed",
+             "found, %llu failed, %llu refused with the queue full, %llu dropped unwaited",
              (unsigned long long)st->lookups_started, (unsigned long long)st->lookups_joined,
              (unsigned long long)st->lookups_found, (unsigned long long)st->lookups_not_found,
-             (unsigned long long)st->lookups_failed);
+             (unsigned long long)st->lookups_failed, (unsigned long long)st->lookups_refused,
+             (unsigned long long)st->lookups_dropped);
     if (st->doh_enabled) {
         log_info(PKDNS_MAIN_TAG,
                  "DNS over HTTP: %llu requests on %llu connections (%llu refused at the limit); "

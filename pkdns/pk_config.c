@@ -75,6 +75,7 @@ static const struct pk_config_option pk_config_options[] = {
     {"dht", "read_only", PK_CONFIG_BOOL, PK_CONFIG_AT(read_only), 0, 0},
     {"dht", "node_rate_limit", PK_CONFIG_UINT, PK_CONFIG_AT(node_rate_limit), 0, 1000000},
     {"dht", "ipv6", PK_CONFIG_IPV6, PK_CONFIG_AT(dht_ipv6), 0, 0},
+    {"dht", "max_queued_lookups", PK_CONFIG_UINT, PK_CONFIG_AT(max_queued_lookups), 0, 4096},
 };
 
 void pk_config_defaults(struct pk_config *cfg)
@@ -100,6 +101,7 @@ void pk_config_defaults(struct pk_config *cfg)
     snprintf(cfg->top_level_domain, sizeof(cfg->top_level_domain), "key");
     dns_name_from_text("key", cfg->tld, &cfg->tld_len);
     cfg->read_only = true;
+    cfg->max_queued_lookups = 256;
 }
 
 /* The Rust pkdns takes one label ("key"); "" switches the TLD off. */

@@ -59,10 +59,11 @@ struct pk_config {
     uint32_t dht_port;                        /* ours: UDP port of the DHT node; 0 any */
     char state_dir[PK_CONFIG_PATH_MAX];       /* ours: DHT state; $STATE_DIRECTORY, pkdns_dir */
     bool read_only;                           /* ours: BEP 43 read-only node; true */
-    uint32_t node_rate_limit; /* ours: DHT queries a second sent to, and answered from, one IP;
-                                 0: the DHT node's defaults */
-    bool dht_ipv6_set;        /* ours: the node also speaks IPv6 (BEP 32) */
-    struct addr dht_ipv6;     /* the address of its IPv6 socket, on port dht_port */
+    uint32_t node_rate_limit;    /* ours: DHT queries a second sent to, and answered from, one IP;
+                                    0: the DHT node's defaults */
+    uint32_t max_queued_lookups; /* ours: 256 lookups wait for one of the 16 running places */
+    bool dht_ipv6_set;           /* ours: the node also speaks IPv6 (BEP 32) */
+    struct addr dht_ipv6;        /* the address of its IPv6 socket, on port dht_port */
 };
 
 /* Sets every field to its default (pkdns_dir "~/.pkdns" unexpanded, state_dir ""). */

@@ -270,7 +270,9 @@ static void pkdns_query_need_key(struct pkdns_query *qr)
     qr->waiter.cb = pkdns_query_on_lookup;
     qr->waiter.user = qr;
     rc = pkdns_lookup_key(s->lookups, qr->a.key, &qr->waiter, now);
-    if (rc < 0) {
+    if (rc == -ENOBUFS) {
+        pkdns_query_refuse_full(qr, "max_queued_lookups reached");
+    } else if (rc < 0) {
         log_debug(PKDNS_SERVER_TAG, "cannot look up a key: %s", strerror(-rc));
         pkdns_query_fail(qr, "no DHT node to ask");
     }

@@ -31,8 +31,10 @@ struct pkdns_server_stats {
     uint64_t lookups_joined;  /* queries that waited for a lookup already running */
     uint64_t lookups_found;
     uint64_t lookups_not_found;
-    uint64_t lookups_failed; /* too few responses to tell */
-    bool doh_enabled;        /* the DNS over HTTP counters below mean something */
+    uint64_t lookups_failed;  /* too few responses to tell */
+    uint64_t lookups_refused; /* keys that found the queue full (max_queued_lookups) */
+    uint64_t lookups_dropped; /* queued lookups every waiter left before they started */
+    bool doh_enabled;         /* the DNS over HTTP counters below mean something */
     uint64_t doh_connections;
     uint64_t doh_rejected; /* connections closed at once: the table was full */
     uint64_t doh_requests;

@@ -236,5 +236,25 @@ def test_queries_beyond_max_waiting_queries_are_refused(case):
     expect_eq(stop_counters(p)["full"], 6, "queries refused for lack of room")
 
 
+def test_keys_beyond_max_queued_lookups_are_refused(case):
+    peer = DhtPeer(case, silent=True)
+    p, _ = start_pkdns(case, peer, dns_extra="answer_timeout_ms = 2000",
+                       dht_extra="dht_query_rate_limit = 0\nmax_queued_lookups = 2")
+    # 16 lookups run at once (a get to a silent node lasts about 4 s), 2 wait their turn.
+    answers = burst(p, cold_keys(20))
+    expect(all(answers), "every query answered")
+    rcodes = [harness.rcode(r) for r in answers]
+    expect_eq(sorted(rcodes), ["REFUSED"] * 2 + ["SERVFAIL"] * 18,
+              "keys beyond the running and queued lookups find no room")
+    for r in answers:
+        if harness.rcode(r) == "REFUSED":
+            expect_eq(ede_texts(r), ["max_queued_lookups reached"], "the EDE's text")
+    expect_eq(len(re.findall(r"max_queued_lookups reached \(2 lookups queued", p.log())), 1,
+              "one warning for the burst")
+    counters = stop_counters(p)
+    expect_eq((counters["started"], counters["full"], counters["dropped"]), (16, 2, 2),
+              "lookups started, keys refused, queued lookups dropped when their queries gave up")
+
+
 if __name__ == "__main__":
     harness.main(globals())

@@ -117,6 +117,7 @@ static void test_config_extension_defaults(void)
     CHECK(!cfg.bootstrap_set);
     CHECK_INT(cfg.dht_port, 0);
     CHECK_INT(cfg.node_rate_limit, 0);
+    CHECK_INT(cfg.max_queued_lookups, 256);
     CHECK_INT(cfg.n_acl, 9);
     addr_parse("192.168.1.7", 53, &a);
     CHECK(addr_prefix_match(&cfg.acl[4], &a));
@@ -192,7 +193,8 @@ static void test_config_reads_the_extensions(void)
                         "port = 6881\n"
                         "state_dir = \"/var/lib/pkdns\"\n"
                         "read_only = false\n"
-                        "node_rate_limit = 100000\n"),
+                        "node_rate_limit = 100000\n"
+                        "max_queued_lookups = 0\n"),
               0);
     CHECK_INT(ctx.errors + ctx.warnings, 0);
     CHECK_INT(cfg.n_acl, 2);
@@ -208,6 +210,7 @@ static void test_config_reads_the_extensions(void)
     CHECK_STR(cfg.state_dir, "/var/lib/pkdns");
     CHECK(!cfg.read_only);
     CHECK_INT(cfg.node_rate_limit, 100000);
+    CHECK_INT(cfg.max_queued_lookups, 0);
 }
 
 static void test_config_ipv6_takes_an_ipv6_address_only(void)
