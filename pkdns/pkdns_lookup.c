@@ -238,10 +238,14 @@ static void pkdns_lookup_start_queued(struct pkdns_lookup *l)
 
 /* A verified value: into the cache, and to the waiters at once. The get goes on, since a
  * node that missed the last update may have answered first; a newer packet it finds later
- * replaces this one in the cache. */
+ * replaces this one in the cache. When the cache keeps a newer packet than this value (one
+ * dated too far ahead only counts as newer when nothing sane is known), the waiters get that
+ * one: they must never see a packet older than a query answered from the cache would. */
 static void pkdns_lookup_on_value(struct pkdns_lookup_entry *e, const struct dht_store_item *item)
 {
     struct pk_cache *cache = e->owner->cfg.cache;
+    const uint8_t *cached;
+    size_t cached_len;
     int n, rc;
 
     if (item->k == NULL || item->sig == NULL || memcmp(item->k, e->key, PK_PACKET_KEY_LEN) != 0) {
@@ -260,6 +264,11 @@ static void pkdns_lookup_on_value(struct pkdns_lookup_entry *e, const struct dht
     } else {
         log_debug(PKDNS_LOOKUP_TAG, "packet with timestamp %lld found, %s", (long long)item->seq,
                   rc > 0 ? "cached" : "older than the cached one");
+    }
+    cached = rc == 0 ? pk_cache_packet(cache, e->key, &cached_len) : NULL;
+    if (cached != NULL) {
+        memcpy(e->packet, cached, cached_len);
+        e->len = cached_len;
     }
     if (!e->answered) {
         e->answered = true;

@@ -1,9 +1,9 @@
 /* pkdns's DHT lookups: one BEP 44 get per public key at a time, shared by every query that
  * waits for that key. The first value that verifies becomes a packet, goes into the packet
- * cache and is handed to every waiter; the get goes on to its end, and each newer value it finds
- * goes into the cache too (and to a query that joined meanwhile, at the end). A get that ends
- * without a value reports "not found" (and caches it) when enough nodes answered, a failure
- * otherwise.
+ * cache and is handed to every waiter (or the cached packet, when that one is newer); the get
+ * goes on to its end, and each newer value it finds goes into the cache too (and to a query
+ * that joined meanwhile, at the end). A get that ends without a value reports "not found"
+ * (and caches it) when enough nodes answered, a failure otherwise.
  *
  * At most PKDNS_LOOKUP_RUNNING_MAX gets run at once; further keys wait their turn in a queue
  * of max_queued, oldest first. A key that finds the queue full is refused (-ENOBUFS; logged

@@ -197,6 +197,25 @@ static void test_lookup_hands_waiters_the_packet_found_and_caches_it(void)
     teardown();
 }
 
+static void test_lookup_hands_waiters_the_cached_packet_when_it_is_newer(void)
+{
+    uint8_t older[PK_PACKET_MAX], newer[PK_PACKET_MAX];
+    size_t older_len = make_packet(1, now_us() - 2000000, 1, older);
+    size_t newer_len = make_packet(1, now_us() - 1000000, 2, newer);
+    struct query q;
+
+    /* The DHT still has the older packet; the cache learnt the newer one meanwhile. */
+    setup(0);
+    publish(older, older_len);
+    CHECK_INT(pk_cache_put(cache, newer, newer_len, pkdns_lookup_wall_ms()), 1);
+    CHECK_INT(ask(&q, older), 0);
+    CHECK(dht_sim_run_until(sim, query_called, &q, MINUTE_MS));
+    CHECK_INT(q.status, 0);
+    CHECK_INT(q.len, newer_len);
+    CHECK_MEM(q.packet, newer, newer_len);
+    teardown();
+}
+
 /* ---- the queue ---- */
 
 /* Asks for PKDNS_LOOKUP_RUNNING_MAX keys (fills 1, 2, ...): every place is taken. */
@@ -326,6 +345,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT(test_lookup_hands_waiters_the_packet_found_and_caches_it),
+        UNIT(test_lookup_hands_waiters_the_cached_packet_when_it_is_newer),
         UNIT(test_lookup_queue_beyond_max_queued_refuses_new_keys),
         UNIT(test_lookup_queued_key_every_waiter_left_is_dropped),
         UNIT(test_lookup_queued_keys_start_in_turn_and_hear_back),
