@@ -1,7 +1,7 @@
 """The pkdns daemon's bounds: answer_timeout_ms for the whole of a pkarr answer (the DHT and
-the servers a packet leads to), the lookup that goes on after it, the DHT rate limit, and the
-caps on queries waiting and on lookups queued. DHT peers here are scripted: one that never
-answers, one that answers gets late."""
+the servers a packet leads to), the lookup that goes on after it, the DHT rate limit, the
+caps on queries waiting and on lookups queued, and the client's UDP size. DHT peers here are
+scripted: one that never answers, one that answers gets late, one that answers at once."""
 
 import hashlib
 import os
@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.edns  # noqa: E402
 import dns.message  # noqa: E402
+import dns.query  # noqa: E402
 
 import dhtnet  # noqa: E402
 import harness  # noqa: E402
@@ -254,6 +255,24 @@ def test_keys_beyond_max_queued_lookups_are_refused(case):
     counters = stop_counters(p)
     expect_eq((counters["started"], counters["full"], counters["dropped"]), (16, 2, 2),
               "lookups started, keys refused, queued lookups dropped when their queries gave up")
+
+
+def test_large_answer_is_truncated_over_udp_and_whole_over_tcp(case):
+    key = lookups.key_of(SEED)
+    texts = [f'"{c * 200}"' for c in "abc"]
+    peer = DhtPeer(case, SEED, lookups.pkarr_message(*[(key, "TXT", t) for t in texts]))
+    p, _ = start_pkdns(case, peer)
+    r = lookups.resolved(p, key, "TXT")
+    expect_eq(harness.answer_texts(r, "TXT"), texts, "about 700 bytes within EDNS's 1232")
+
+    for what, edns in (("no EDNS: 512 bytes", False), ("EDNS 512", True)):
+        q = harness.make_query(key, "TXT", edns=edns, payload=512)
+        r = dns.query.udp(q, p.addr, timeout=harness.QUERY_TIMEOUT_S, port=p.port)
+        expect(harness.is_truncated(r), f"TC over UDP with {what}: {harness.describe(r)}")
+        expect(not r.answer, "no partial answer")
+    r = harness.query(p, key, "TXT", tcp=True, edns=False)
+    expect(not harness.is_truncated(r), "no TC over TCP")
+    expect_eq(harness.answer_texts(r, "TXT"), texts, "the whole answer over TCP")
 
 
 if __name__ == "__main__":
