@@ -81,8 +81,8 @@ int pk_config_load(struct pk_config *cfg, const struct pk_args *args);
 
 /* Lists in out[0..cap) (comma-separated, NUL-terminated, cut short when it does not fit) the
  * keys whose change from `old` to `cfg` takes effect only after a restart: socket,
- * dns_over_http_socket, and the DHT node's bootstrap, port, state_dir, read_only and
- * node_rate_limit. Returns how many changed. */
+ * dns_over_http_socket, and the DHT node's bootstrap, port, state_dir, read_only,
+ * node_rate_limit and ipv6. Returns how many changed. */
 size_t pk_config_restart_keys(const struct pk_config *old, const struct pk_config *cfg, char *out,
                               size_t cap);
 
