@@ -43,17 +43,20 @@ static void pkdns_main_log_stop(const struct pkdns_server_stats *st)
 {
     log_info(PKDNS_MAIN_TAG,
              "stopped after %llu queries: %llu pkarr, %llu forwarded, %llu from the ICANN "
-             "cache, %llu timed out, %llu SERVFAIL, %llu REFUSED, %llu FORMERR",
+             "cache, %llu timed out, %llu SERVFAIL, %llu REFUSED (%llu for lack of room), "
+             "%llu FORMERR",
              (unsigned long long)st->queries, (unsigned long long)st->pkarr,
              (unsigned long long)st->forwarded, (unsigned long long)st->icann_hits,
              (unsigned long long)st->timeouts, (unsigned long long)st->servfail,
-             (unsigned long long)st->refused, (unsigned long long)st->formerr);
+             (unsigned long long)st->refused, (unsigned long long)st->full,
+             (unsigned long long)st->formerr);
     log_info(PKDNS_MAIN_TAG,
              "DHT lookups: %llu started, %llu joined by other queries, %llu found, %llu not "
-             "found, %llu failed",
+             "found, %llu failed, %llu refused with the queue full, %llu dropped unwaited",
              (unsigned long long)st->lookups_started, (unsigned long long)st->lookups_joined,
              (unsigned long long)st->lookups_found, (unsigned long long)st->lookups_not_found,
-             (unsigned long long)st->lookups_failed);
+             (unsigned long long)st->lookups_failed, (unsigned long long)st->lookups_refused,
+             (unsigned long long)st->lookups_dropped);
     if (st->doh_enabled) {
         log_info(PKDNS_MAIN_TAG,
                  "DNS over HTTP: %llu requests on %llu connections (%llu refused at the limit); "

@@ -14,14 +14,14 @@
 /* The z-base32 alphabet: a 52-character label of these that is no key is a broken key. */
 static const char pk_answer_zbase32[] = "ybndrfg8ejkmcpqxot1uwisza345h769";
 
-/* True when the last label looks like a key (52 z-base32 characters) without being one. The
- * Rust pkdns answers NXDOMAIN for such a name instead of forwarding it. */
-static bool pk_answer_broken_key(const struct dns_question *q)
+/* True when the label idx from the end of q's name looks like a key (52 z-base32 characters)
+ * without being one. */
+static bool pk_answer_broken_label(const struct dns_question *q, unsigned idx)
 {
     const uint8_t *label;
     size_t len;
 
-    if (dns_name_label_from_end(q->name, q->name_len, 0, &label, &len) != 0 ||
+    if (dns_name_label_from_end(q->name, q->name_len, idx, &label, &len) != 0 ||
         len != PKARR_KEY_TEXT_LEN) {
         return false;
     }
@@ -32,6 +32,24 @@ static bool pk_answer_broken_key(const struct dns_question *q)
         }
     }
     return !pkarr_name_label_key(label, len, NULL);
+}
+
+/* True when the name is shaped like a pkarr name whose key is broken: the last label, or
+ * the label before the configured TLD, looks like a key without being one. The Rust pkdns
+ * answers NXDOMAIN for such a name instead of forwarding it. */
+static bool pk_answer_broken_key(const struct pk_answer_config *cfg, const struct dns_question *q)
+{
+    unsigned tld_labels;
+
+    if (pk_answer_broken_label(q, 0)) {
+        return true;
+    }
+    if (cfg->tld == NULL) {
+        return false;
+    }
+    tld_labels = dns_name_label_count(cfg->tld, cfg->tld_len);
+    return tld_labels > 0 && dns_name_is_under(q->name, q->name_len, cfg->tld, cfg->tld_len) &&
+           pk_answer_broken_label(q, tld_labels);
 }
 
 uint32_t pk_answer_ttl(const struct pk_answer *a, uint32_t ttl)
@@ -211,7 +229,7 @@ int pk_answer_start(struct pk_answer *a, const struct pk_answer_config *cfg,
     }
     if (pkarr_name_find_known(q->q.name, q->q.name_len, cfg->tld, cfg->tld_len, a->key,
                               cfg->known) < 0) {
-        if (pk_answer_broken_key(&q->q)) {
+        if (pk_answer_broken_key(cfg, &q->q)) {
             return pk_answer_finish(a, DNS_RCODE_NXDOMAIN, true, DNS_EDE_NONE, NULL, out, cap);
         }
         a->step = PK_ANSWER_FORWARD;

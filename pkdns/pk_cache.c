@@ -118,6 +118,18 @@ bool pk_cache_holds(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LE
     return pk_cache_find(c, key) != NULL;
 }
 
+const uint8_t *pk_cache_packet(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN],
+                               size_t *len)
+{
+    const struct pk_cache_entry *e = pk_cache_find(c, key);
+
+    if (e == NULL || e->negative) {
+        return NULL;
+    }
+    *len = e->len;
+    return e->packet;
+}
+
 static void pk_cache_lru_unlink(struct pk_cache *c, struct pk_cache_entry *e)
 {
     *(e->newer != NULL ? &e->newer->older : &c->newest) = e->older;

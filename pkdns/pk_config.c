@@ -62,6 +62,7 @@ static const struct pk_config_option pk_config_options[] = {
     {"dns", "icann_cache_mb", PK_CONFIG_UINT, PK_CONFIG_AT(icann_cache_mb), 0, 1u << 20},
     {"dns", "max_recursion_depth", PK_CONFIG_UINT, PK_CONFIG_AT(max_recursion_depth), 0, 255},
     {"dns", "answer_timeout_ms", PK_CONFIG_UINT, PK_CONFIG_AT(answer_timeout_ms), 100, 60000},
+    {"dns", "max_waiting_queries", PK_CONFIG_UINT, PK_CONFIG_AT(max_waiting_queries), 1, 1000000},
     {"dht", "dht_cache_mb", PK_CONFIG_UINT, PK_CONFIG_AT(dht_cache_mb), 1, 1u << 20},
     {"dht", "dht_query_rate_limit", PK_CONFIG_UINT, PK_CONFIG_AT(dht_query_rate_limit), 0,
      UINT32_MAX},
@@ -74,6 +75,7 @@ static const struct pk_config_option pk_config_options[] = {
     {"dht", "read_only", PK_CONFIG_BOOL, PK_CONFIG_AT(read_only), 0, 0},
     {"dht", "node_rate_limit", PK_CONFIG_UINT, PK_CONFIG_AT(node_rate_limit), 0, 1000000},
     {"dht", "ipv6", PK_CONFIG_IPV6, PK_CONFIG_AT(dht_ipv6), 0, 0},
+    {"dht", "max_queued_lookups", PK_CONFIG_UINT, PK_CONFIG_AT(max_queued_lookups), 0, 4096},
 };
 
 void pk_config_defaults(struct pk_config *cfg)
@@ -92,12 +94,14 @@ void pk_config_defaults(struct pk_config *cfg)
     cfg->icann_cache_mb = 100;
     cfg->max_recursion_depth = 15;
     cfg->answer_timeout_ms = 1500;
+    cfg->max_waiting_queries = 1024;
     cfg->dht_cache_mb = 100;
     cfg->dht_query_rate_limit = 5;
     cfg->dht_query_rate_limit_burst = 25;
     snprintf(cfg->top_level_domain, sizeof(cfg->top_level_domain), "key");
     dns_name_from_text("key", cfg->tld, &cfg->tld_len);
     cfg->read_only = true;
+    cfg->max_queued_lookups = 256;
 }
 
 /* The Rust pkdns takes one label ("key"); "" switches the TLD off. */

@@ -44,7 +44,8 @@ struct pk_config {
     bool disable_any_queries;        /* false */
     uint32_t icann_cache_mb;         /* 100 */
     uint32_t max_recursion_depth;    /* 15 */
-    uint32_t answer_timeout_ms;      /* ours: 1500, a client's budget for a DHT lookup */
+    uint32_t answer_timeout_ms;      /* ours: 1500, a client's budget for a pkarr answer */
+    uint32_t max_waiting_queries;    /* ours: 1024 queries waiting at once; more are REFUSED */
 
     /* [dht] */
     uint32_t dht_cache_mb;                    /* 100 */
@@ -58,10 +59,11 @@ struct pk_config {
     uint32_t dht_port;                        /* ours: UDP port of the DHT node; 0 any */
     char state_dir[PK_CONFIG_PATH_MAX];       /* ours: DHT state; $STATE_DIRECTORY, pkdns_dir */
     bool read_only;                           /* ours: BEP 43 read-only node; true */
-    uint32_t node_rate_limit; /* ours: DHT queries a second sent to, and answered from, one IP;
-                                 0: the DHT node's defaults */
-    bool dht_ipv6_set;        /* ours: the node also speaks IPv6 (BEP 32) */
-    struct addr dht_ipv6;     /* the address of its IPv6 socket, on port dht_port */
+    uint32_t node_rate_limit;    /* ours: DHT queries a second sent to, and answered from, one IP;
+                                    0: the DHT node's defaults */
+    uint32_t max_queued_lookups; /* ours: 256 lookups wait for one of the 16 running places */
+    bool dht_ipv6_set;           /* ours: the node also speaks IPv6 (BEP 32) */
+    struct addr dht_ipv6;        /* the address of its IPv6 socket, on port dht_port */
 };
 
 /* Sets every field to its default (pkdns_dir "~/.pkdns" unexpanded, state_dir ""). */
@@ -79,8 +81,8 @@ int pk_config_load(struct pk_config *cfg, const struct pk_args *args);
 
 /* Lists in out[0..cap) (comma-separated, NUL-terminated, cut short when it does not fit) the
  * keys whose change from `old` to `cfg` takes effect only after a restart: socket,
- * dns_over_http_socket, and the DHT node's bootstrap, port, state_dir, read_only and
- * node_rate_limit. Returns how many changed. */
+ * dns_over_http_socket, and the DHT node's bootstrap, port, state_dir, read_only,
+ * node_rate_limit and ipv6. Returns how many changed. */
 size_t pk_config_restart_keys(const struct pk_config *old, const struct pk_config *cfg, char *out,
                               size_t cap);
 

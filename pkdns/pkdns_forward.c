@@ -94,11 +94,14 @@ void pkdns_forward_query(struct pkdns_query *qr)
     uint8_t key[DNS_NAME_MAX + 5];
     int n, rc;
 
-    n = dns_cache_get(s->icann, key, pkdns_forward_key(&qr->q, key), uv_now(s->loop), 0, qr->out,
-                      sizeof(qr->out), NULL);
+    n = dns_cache_get(s->icann, key, pkdns_forward_key(&qr->q, key), uv_now(s->loop), 0, s->answer,
+                      sizeof(s->answer), NULL);
     if (n > 0) {
         s->stats.icann_hits++;
-        pkdns_query_reply(qr, qr->out, (size_t)n);
+        pkdns_query_reply(qr, s->answer, (size_t)n);
+        return;
+    }
+    if (!pkdns_query_wait(qr)) {
         return;
     }
     s->stats.forwarded++;

@@ -46,15 +46,43 @@ static void pkdns_query_on_closed(uv_handle_t *h)
     free(qr);
 }
 
-/* Sets the timer up when the query is about to wait (for a lookup, a server, forwarding). A
- * query answered at once has none and is freed at once, so that the next one reuses its
- * memory instead of the heap growing and shrinking by 64 KiB per query in every batch. */
-static void pkdns_query_will_wait(struct pkdns_query *qr)
+static void pkdns_query_on_timeout(uv_timer_t *t);
+
+/* Refuses the query for lack of room: too many queries waiting, or lookups queued. */
+static void pkdns_query_refuse_full(struct pkdns_query *qr, const char *why)
 {
-    if (qr->timer.data == NULL) {
-        uv_timer_init(qr->s->loop, &qr->timer);
-        qr->timer.data = qr;
+    qr->s->stats.refused++;
+    qr->s->stats.full++;
+    pkdns_query_error(qr, DNS_RCODE_REFUSED, DNS_EDE_OTHER, why);
+}
+
+/* A query answered at once never comes here: it holds no timer and is freed at once. */
+bool pkdns_query_wait(struct pkdns_query *qr)
+{
+    struct pkdns_server *s = qr->s;
+
+    if (qr->timer.data != NULL) {
+        return true;
     }
+    if (s->n_waiting >= s->cfg.max_waiting_queries) {
+        if (!s->full_logged) {
+            s->full_logged = true;
+            log_warn(PKDNS_SERVER_TAG,
+                     "max_waiting_queries reached (%zu queries waiting); refusing more until "
+                     "half of them are answered",
+                     s->n_waiting);
+        }
+        pkdns_query_refuse_full(qr, "max_waiting_queries reached");
+        return false;
+    }
+    s->n_waiting++;
+    uv_timer_init(s->loop, &qr->timer);
+    qr->timer.data = qr;
+    if (qr->pkarr) {
+        qr->timer_on = true;
+        uv_timer_start(&qr->timer, pkdns_query_on_timeout, s->cfg.answer_timeout_ms, 0);
+    }
+    return true;
 }
 
 /* Unlinks the query, stops what it waits for and frees it (once its timer is closed). */
@@ -79,6 +107,11 @@ static void pkdns_query_end(struct pkdns_query *qr)
         free(qr->msg);
         free(qr);
         return;
+    }
+    /* The burst of refusals ends when half the places are free again. */
+    s->n_waiting--;
+    if (s->full_logged && s->n_waiting <= s->cfg.max_waiting_queries / 2) {
+        s->full_logged = false;
     }
     uv_close((uv_handle_t *)&qr->timer, pkdns_query_on_closed);
 }
@@ -124,14 +157,15 @@ void pkdns_query_reply(struct pkdns_query *qr, const uint8_t *answer, size_t len
 
 void pkdns_query_error(struct pkdns_query *qr, uint16_t rcode, uint16_t ede, const char *text)
 {
-    int n = dns_reply_error(&qr->q, rcode, ede, text, qr->out, sizeof(qr->out));
+    struct pkdns_server *s = qr->s;
+    int n = dns_reply_error(&qr->q, rcode, ede, text, s->answer, sizeof(s->answer));
 
     if (n < 0) {
-        pkdns_query_done(qr->s, &qr->client);
+        pkdns_query_done(s, &qr->client);
         pkdns_query_end(qr);
         return;
     }
-    pkdns_query_reply(qr, qr->out, (size_t)n);
+    pkdns_query_reply(qr, s->answer, (size_t)n);
 }
 
 /* ---- resolution ---- */
@@ -144,6 +178,16 @@ static bool pkdns_query_limited(const struct pkdns_server *s, const struct addr 
     return s->cfg.rate_limit_loopback || !addr_is_loopback(peer);
 }
 
+/* Ends the resolution with SERVFAIL: what it needed failed or timed out. */
+static void pkdns_query_fail(struct pkdns_query *qr, const char *why)
+{
+    struct pkdns_server *s = qr->s;
+
+    pkdns_query_step(qr, pk_answer_fail(&qr->a, why, s->answer, sizeof(s->answer)));
+}
+
+/* The client's budget is spent: SERVFAIL now. A DHT lookup goes on without this query and
+ * fills the cache; a question to a server is dropped. */
 static void pkdns_query_on_timeout(uv_timer_t *t)
 {
     struct pkdns_query *qr = t->data;
@@ -155,7 +199,9 @@ static void pkdns_query_on_timeout(uv_timer_t *t)
         upstream_cancel(qr->req);
         qr->req = NULL;
     }
-    pkdns_query_step(qr, pk_answer_fail(&qr->a, "DHT lookup timed out", qr->out, sizeof(qr->out)));
+    pkdns_query_fail(qr, qr->a.step == PK_ANSWER_NEED_KEY
+                             ? "no DHT answer within answer_timeout_ms"
+                             : "no server answer within answer_timeout_ms");
 }
 
 /* Feeds the packet (NULL: none) to the resolution and goes on. */
@@ -164,14 +210,14 @@ static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size
     struct pkdns_server *s = qr->s;
 
     if (packet == NULL) {
-        pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, NULL, qr->out, sizeof(qr->out)));
+        pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, NULL, s->answer, sizeof(s->answer)));
         return;
     }
     if (pk_packet_decode(packet, len, false, &s->packet) < 0) {
-        pkdns_query_step(qr, pk_answer_fail(&qr->a, "bad packet", qr->out, sizeof(qr->out)));
+        pkdns_query_fail(qr, "bad packet");
         return;
     }
-    pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, &s->packet, qr->out, sizeof(qr->out)));
+    pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, &s->packet, s->answer, sizeof(s->answer)));
 }
 
 static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet, size_t len)
@@ -183,7 +229,7 @@ static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet,
     } else if (status == -ENOENT) {
         pkdns_query_feed(qr, NULL, 0);
     } else {
-        pkdns_query_step(qr, pk_answer_fail(&qr->a, "DHT lookup failed", qr->out, sizeof(qr->out)));
+        pkdns_query_fail(qr, "DHT lookup failed");
     }
 }
 
@@ -212,24 +258,23 @@ static void pkdns_query_need_key(struct pkdns_query *qr)
     if (s->dht_limit != NULL && pkdns_query_limited(s, &qr->client.peer) &&
         !pkdns_lookup_running(s->lookups, qr->a.key) &&
         !dht_limit_take(s->dht_limit, &qr->client.peer, now)) {
+        /* PROTOCOLS.md: the Rust pkdns's rate limits answer REFUSED. */
+        s->stats.refused++;
         s->stats.rate_limited++;
-        pkdns_query_step(
-            qr, pk_answer_fail(&qr->a, "DHT lookups rate limited", qr->out, sizeof(qr->out)));
+        pkdns_query_error(qr, DNS_RCODE_REFUSED, DNS_EDE_OTHER, "DHT lookups rate limited");
         return;
     }
-    pkdns_query_will_wait(qr);
+    if (!pkdns_query_wait(qr)) {
+        return;
+    }
     qr->waiter.cb = pkdns_query_on_lookup;
     qr->waiter.user = qr;
     rc = pkdns_lookup_key(s->lookups, qr->a.key, &qr->waiter, now);
-    if (rc < 0) {
+    if (rc == -ENOBUFS) {
+        pkdns_query_refuse_full(qr, "max_queued_lookups reached");
+    } else if (rc < 0) {
         log_debug(PKDNS_SERVER_TAG, "cannot look up a key: %s", strerror(-rc));
-        pkdns_query_step(qr,
-                         pk_answer_fail(&qr->a, "no DHT node to ask", qr->out, sizeof(qr->out)));
-        return;
-    }
-    if (!qr->timer_on) {
-        qr->timer_on = true;
-        uv_timer_start(&qr->timer, pkdns_query_on_timeout, s->cfg.answer_timeout_ms, 0);
+        pkdns_query_fail(qr, "no DHT node to ask");
     }
 }
 
@@ -239,10 +284,11 @@ static void pkdns_query_on_response(void *user, int status, uint8_t *answer, siz
 
     qr->req = NULL;
     if (status < 0) {
-        pkdns_query_step(qr, pk_answer_fail(&qr->a, "server failed", qr->out, sizeof(qr->out)));
+        pkdns_query_fail(qr, "server failed");
         return;
     }
-    pkdns_query_step(qr, pk_answer_feed_response(&qr->a, answer, len, qr->out, sizeof(qr->out)));
+    pkdns_query_step(
+        qr, pk_answer_feed_response(&qr->a, answer, len, qr->s->answer, sizeof(qr->s->answer)));
 }
 
 /* NEED_ICANN (the forward server) or NEED_SERVER (the first glue address). */
@@ -253,14 +299,16 @@ static void pkdns_query_need_server(struct pkdns_query *qr, const struct addr *s
     int n = pk_answer_write_query(&qr->a, random_u16(), query, sizeof(query));
     int rc = n;
 
-    pkdns_query_will_wait(qr);
+    if (!pkdns_query_wait(qr)) {
+        return;
+    }
     if (n > 0) {
         rc = upstream_query(s->up, server, query, (size_t)n, PKDNS_SERVER_UPSTREAM_MS,
                             pkdns_query_on_response, qr, &qr->req);
     }
     if (rc < 0) {
         qr->req = NULL;
-        pkdns_query_step(qr, pk_answer_fail(&qr->a, "cannot ask", qr->out, sizeof(qr->out)));
+        pkdns_query_fail(qr, "cannot ask");
     }
 }
 
@@ -272,10 +320,9 @@ static void pkdns_query_step(struct pkdns_query *qr, int step)
     }
     switch ((enum pk_answer_step)step) {
     case PK_ANSWER_DONE:
-        pkdns_query_reply(qr, qr->out, qr->a.answer_len);
+        pkdns_query_reply(qr, qr->s->answer, qr->a.answer_len);
         return;
     case PK_ANSWER_FORWARD:
-        pkdns_query_will_wait(qr);
         pkdns_forward_query(qr);
         return;
     case PK_ANSWER_DROP:
@@ -290,7 +337,7 @@ static void pkdns_query_step(struct pkdns_query *qr, int step)
         return;
     case PK_ANSWER_NEED_SERVER:
         if (qr->a.n_servers == 0) {
-            pkdns_query_step(qr, pk_answer_fail(&qr->a, "no server", qr->out, sizeof(qr->out)));
+            pkdns_query_fail(qr, "no server");
             return;
         }
         pkdns_query_need_server(qr, &qr->a.servers[random_uniform((uint32_t)qr->a.n_servers)]);
@@ -362,11 +409,10 @@ void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t 
     if (pkdns_query_quick(s, c, msg, len, &q, rc)) {
         return;
     }
-    /* Only the state is cleared: out[] (64 KiB) is written before it is read, and clearing
-     * it cost more than answering from the cache. */
+    /* The resolution (the struct's last and largest part) is cleared by pk_answer_start. */
     qr = malloc(sizeof(*qr));
     if (qr != NULL) {
-        memset(qr, 0, offsetof(struct pkdns_query, out));
+        memset(qr, 0, offsetof(struct pkdns_query, a));
         qr->msg = malloc(len);
     }
     if (qr == NULL || qr->msg == NULL) {
@@ -384,8 +430,9 @@ void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t 
         s->queries->prev = qr;
     }
     s->queries = qr;
-    rc = pk_answer_start(&qr->a, &s->acfg, &q, qr->out, sizeof(qr->out));
+    rc = pk_answer_start(&qr->a, &s->acfg, &q, s->answer, sizeof(s->answer));
     if (rc != PK_ANSWER_FORWARD) {
+        qr->pkarr = true;
         s->stats.pkarr++;
     }
     pkdns_query_step(qr, rc);

@@ -10,8 +10,17 @@
 #include "random.h"
 #include "pkdns_server_int.h"
 
+/* The loop's clock, which the DHT node runs on. */
+static uint64_t pkdns_server_clock_ms(void *user)
+{
+    const struct pkdns_server *s = user;
+
+    return uv_now(s->loop);
+}
+
 static int pkdns_server_dht(struct pkdns_server *s)
 {
+    struct pkdns_lookup_config lc;
     struct dht_uv_config dc;
     char bind[32], bind6[ADDR_TEXT_MAX + 8], state[PK_CONFIG_PATH_MAX + 16];
     int rc;
@@ -40,7 +49,14 @@ static int pkdns_server_dht(struct pkdns_server *s)
         log_err(PKDNS_SERVER_TAG, "cannot start the DHT node on %s: %s", bind, strerror(-rc));
         return rc;
     }
-    return pkdns_lookup_new(s->loop, dht_uv_node(s->dht), s->pk, &s->lookups);
+    lc = (struct pkdns_lookup_config){
+        .node = dht_uv_node(s->dht),
+        .cache = s->pk,
+        .clock_ms = pkdns_server_clock_ms,
+        .clock_user = s,
+        .max_queued = s->cfg.max_queued_lookups,
+    };
+    return pkdns_lookup_new(&lc, &s->lookups);
 }
 
 /* Refreshes popular keys whose packets are about to expire, before anyone asks again. */
@@ -262,6 +278,9 @@ void pkdns_server_reload(struct pkdns_server *s, const struct pk_config *cfg)
     s->cfg.disable_any_queries = cfg->disable_any_queries;
     s->cfg.max_recursion_depth = cfg->max_recursion_depth;
     s->cfg.answer_timeout_ms = cfg->answer_timeout_ms;
+    s->cfg.max_waiting_queries = cfg->max_waiting_queries;
+    s->cfg.max_queued_lookups = cfg->max_queued_lookups;
+    pkdns_lookup_set_max_queued(s->lookups, cfg->max_queued_lookups);
     s->cfg.dht_query_rate_limit = cfg->dht_query_rate_limit;
     s->cfg.dht_query_rate_limit_burst = cfg->dht_query_rate_limit_burst;
     memcpy(s->cfg.top_level_domain, cfg->top_level_domain, sizeof(s->cfg.top_level_domain));
@@ -290,6 +309,8 @@ void pkdns_server_stats(const struct pkdns_server *s, struct pkdns_server_stats 
     out->lookups_found = ls.found;
     out->lookups_not_found = ls.not_found;
     out->lookups_failed = ls.failed;
+    out->lookups_refused = ls.refused;
+    out->lookups_dropped = ls.dropped;
     if (s->doh != NULL) {
         struct pkdns_doh_stats ds;
 

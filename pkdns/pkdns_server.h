@@ -1,10 +1,11 @@
 /* The pkdns daemon's query path: the DNS listener on [general] socket and, when set, DNS
  * over HTTP on dns_over_http_socket (pkdns_doh.h); identity queries
  * (id.server) answered; queries for pkarr names resolved with pk_answer from the packet cache
- * and the DHT (one get per key, shared by every query that waits for it; a client waits
- * answer_timeout_ms at most, then gets SERVFAIL while the lookup goes on); names the answer
- * follows to ICANN or to delegated servers asked through common/upstream.h; every other name
- * forwarded to [general] forward with a cache of icann_cache_mb. */
+ * and the DHT (one get per key, shared by every query that waits for it), names the answer
+ * follows to ICANN or to delegated servers asked through common/upstream.h, a client waiting
+ * answer_timeout_ms at most for all of it (then SERVFAIL, while the lookup goes on); every
+ * other name forwarded to [general] forward with a cache of icann_cache_mb. At most
+ * max_waiting_queries queries wait at once; more are REFUSED. */
 #ifndef PKDNS_SERVER_H
 #define PKDNS_SERVER_H
 
@@ -20,17 +21,20 @@ struct pkdns_server_stats {
     uint64_t pkarr;      /* queries for pkarr names */
     uint64_t forwarded;  /* queries sent to the forward server */
     uint64_t icann_hits; /* forwarded names answered from the cache */
-    uint64_t timeouts;   /* clients answered SERVFAIL while a lookup went on */
+    uint64_t timeouts;   /* pkarr queries answered SERVFAIL at answer_timeout_ms */
     uint64_t servfail;
     uint64_t formerr;
     uint64_t refused;
     uint64_t rate_limited;
+    uint64_t full; /* REFUSED for lack of room: max_waiting_queries, max_queued_lookups */
     uint64_t lookups_started; /* DHT lookups, one per key at a time */
     uint64_t lookups_joined;  /* queries that waited for a lookup already running */
     uint64_t lookups_found;
     uint64_t lookups_not_found;
-    uint64_t lookups_failed; /* too few responses to tell */
-    bool doh_enabled;        /* the DNS over HTTP counters below mean something */
+    uint64_t lookups_failed;  /* too few responses to tell */
+    uint64_t lookups_refused; /* keys that found the queue full (max_queued_lookups) */
+    uint64_t lookups_dropped; /* queued lookups every waiter left before they started */
+    bool doh_enabled;         /* the DNS over HTTP counters below mean something */
     uint64_t doh_connections;
     uint64_t doh_rejected; /* connections closed at once: the table was full */
     uint64_t doh_requests;

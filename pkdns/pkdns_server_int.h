@@ -27,7 +27,8 @@
 #define PKDNS_SERVER_PREFETCH_MS 1000 /* ours: how often popular keys are refreshed */
 #define PKDNS_SERVER_PREFETCH_MAX 16  /* ours: refreshes started per round at most */
 
-/* One client query in progress. */
+/* One client query in progress. Answers are written in the server's scratch buffer, as each
+ * is sent as soon as it is made: a waiting query holds only its own state. */
 struct pkdns_query {
     struct pkdns_server *s;
     struct pkdns_query *prev, *next;
@@ -36,12 +37,11 @@ struct pkdns_query {
     uint8_t *msg; /* the client's query, for forwarding */
     size_t len;
     bool pkarr;
-    struct pk_answer a;
     struct pkdns_lookup_waiter waiter;
     struct upstream_req *req;
-    uv_timer_t timer;
+    uv_timer_t timer; /* set up at the first wait; data NULL before */
     bool timer_on;
-    uint8_t out[PK_ANSWER_OUT_MAX];
+    struct pk_answer a; /* last: pk_answer_start clears it */
 };
 
 struct pkdns_server {
@@ -59,9 +59,12 @@ struct pkdns_server {
     struct dht_limit *query_limit; /* NULL: off */
     struct dht_limit *dht_limit;   /* NULL: off */
     struct pkdns_query *queries;
+    size_t n_waiting; /* queries with a timer: at most cfg.max_waiting_queries */
+    bool full_logged; /* the burst of refusals at max_waiting_queries has been logged */
     uv_timer_t prefetch;
     struct pkdns_server_stats stats;
-    struct pk_packet packet; /* scratch for decoding a packet */
+    struct pk_packet packet;           /* scratch for decoding a packet */
+    uint8_t answer[PK_ANSWER_OUT_MAX]; /* scratch for the answer being made */
     uint8_t reply[DNS_TCP_MAX];
     int closing; /* handles still closing after stop */
     void (*done)(void *user);
@@ -70,6 +73,12 @@ struct pkdns_server {
 
 /* Sends answer[0..len) to the query's client (fitted to its UDP limit) and ends the query. */
 void pkdns_query_reply(struct pkdns_query *qr, const uint8_t *answer, size_t len);
+
+/* Makes the query wait (for a lookup, a server, the forward server): at its first wait it
+ * takes one of max_waiting_queries places and, for a pkarr name, its budget of
+ * answer_timeout_ms starts, which covers every later wait of its answer too. Returns false
+ * after answering REFUSED when every place is taken. */
+bool pkdns_query_wait(struct pkdns_query *qr);
 
 /* Answers the query with rcode (and an Extended DNS Error) and ends it. */
 void pkdns_query_error(struct pkdns_query *qr, uint16_t rcode, uint16_t ede, const char *text);

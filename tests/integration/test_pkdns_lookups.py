@@ -225,7 +225,8 @@ def test_absent_keys_and_labels_that_are_not_keys_are_nxdomain(case):
     # The last of 52 characters carries 4 padding bits, which must be zero: 'y' is 0, 'b' 1.
     expect(absent[-1] in "yo", f"a key ends in a character with zero padding: {absent}")
     broken = absent[:-1] + "b"
-    for name in (broken, "www." + broken, broken.upper()):
+    for name in (broken, "www." + broken, broken.upper(), broken + ".key",
+                 "www." + broken + ".KEY"):
         r = harness.query(p, name)
         expect_eq(harness.rcode(r), "NXDOMAIN", f"a non-canonical 52-character label ({name})")
         expect(r.flags & dns.flags.AA, "answered by pkdns itself")

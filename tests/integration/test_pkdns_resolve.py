@@ -1,6 +1,6 @@
 """The pkdns daemon: pkarr names resolved from a `pkdns-cli testnet` on loopback, other names
-forwarded to a scripted server, a key without a packet NXDOMAIN, id.server, FORMERR, and a
-clean stop on SIGTERM."""
+forwarded to a scripted server (its SERVFAIL never cached), a key without a packet NXDOMAIN,
+id.server and version.server, FORMERR, and a clean stop on SIGTERM."""
 
 import os
 import socket
@@ -11,6 +11,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.flags  # noqa: E402
 import dns.message  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdataclass  # noqa: E402
 import dns.rrset  # noqa: E402
 
 import dhtnet  # noqa: E402
@@ -111,6 +113,41 @@ def test_daemon_answers_identity_formerr_forwards_and_stops(case):
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")
     silent.close()
     p.wait_log(r"stopped after \d+ queries", timeout=1)
+
+
+def test_identity_answers_name_pkdns_and_its_version(case):
+    upstream = harness.ScriptedServer(case, addr="127.0.0.1")
+    p = start_pkdns(case, upstream)
+    status, out = harness.run_command([PKDNS, "--version"])
+    expect_eq(status, 0, "pkdns --version")
+    version = out.split()[-1]
+    for name, text in (("id.server", "pkdns"), ("hostname.bind", "pkdns"),
+                       ("version.server", version), ("version.bind", version)):
+        r = harness.query(p, name, "TXT", "CH")
+        expect_eq(harness.rcode(r), "NOERROR", f"{name} rcode")
+        expect(r.flags & dns.flags.AA, f"{name}: AA")
+        expect_eq([(rr.name.to_text(), rr.rdclass, rr.ttl, [t.decode() for rd in rr
+                                                           for t in rd.strings])
+                   for rr in r.answer],
+                  [(name + ".", dns.rdataclass.CH, 0, [text])], f"{name}'s answer")
+    expect_eq(upstream.count(), 0, "nothing forwarded")
+    expect_eq(p.stop(10), 0, "exit status after SIGTERM")
+
+
+def test_forwarded_servfail_is_not_cached(case):
+    upstream = harness.ScriptedServer(case, addr="127.0.0.1")
+    upstream.add("www.example.test", "A", "198.51.100.1")
+    upstream.rcode = dns.rcode.SERVFAIL
+    p = start_pkdns(case, upstream)
+    for attempt in range(2):
+        r = harness.query(p, "www.example.test", "A")
+        expect_eq(harness.rcode(r), "SERVFAIL", f"the forward server's SERVFAIL ({attempt})")
+    expect_eq(upstream.count("www.example.test", "A"), 2, "asked again: the SERVFAIL not cached")
+    upstream.rcode = None
+    harness.expect_answer(harness.query(p, "www.example.test", "A"), "A", ["198.51.100.1"],
+                          "the forward server's answer once it has one")
+    expect_eq(upstream.count("www.example.test", "A"), 3, "questions to the forward server")
+    expect_eq(p.stop(10), 0, "exit status after SIGTERM")
 
 
 def test_acl_and_rate_limit_follow_sighup(case):

@@ -291,6 +291,34 @@ static void test_answer_broken_key_label_is_nxdomain(void)
     CHECK(got.flags & DNS_FLAG_AA);
 }
 
+static void test_answer_broken_key_label_before_the_tld_is_nxdomain(void)
+{
+    /* The same label before the top-level domain "key": the TLD form of a pkarr name. */
+    static const char *const names[] = {
+        "8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.key",
+        "www.8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.KEY",
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        setup();
+        CHECK_INT(ask(names[i], DNS_TYPE_A), PK_ANSWER_DONE);
+        take_apart();
+        CHECK_INT(rcode(), DNS_RCODE_NXDOMAIN);
+        CHECK(got.flags & DNS_FLAG_AA);
+    }
+}
+
+static void test_answer_broken_key_label_before_another_tld_is_forwarded(void)
+{
+    setup();
+    CHECK_INT(ask("8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.example", DNS_TYPE_A),
+              PK_ANSWER_FORWARD);
+    cfg.tld = NULL;
+    cfg.tld_len = 0;
+    CHECK_INT(ask("8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.key", DNS_TYPE_A),
+              PK_ANSWER_FORWARD);
+}
+
 static void test_answer_asks_for_the_key_of_the_name(void)
 {
     setup();
@@ -878,6 +906,8 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_answer_forwards_a_name_without_a_key),
         UNIT(test_answer_broken_key_label_is_nxdomain),
+        UNIT(test_answer_broken_key_label_before_the_tld_is_nxdomain),
+        UNIT(test_answer_broken_key_label_before_another_tld_is_forwarded),
         UNIT(test_answer_asks_for_the_key_of_the_name),
         UNIT(test_answer_any_is_dropped_when_disabled),
         UNIT(test_answer_other_class_is_refused),

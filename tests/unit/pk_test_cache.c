@@ -215,6 +215,30 @@ static void test_cache_newer_timestamp_wins(void)
     CHECK_MEM(hit.packet, fresh, fresh_len);
 }
 
+static void test_cache_packet_shows_the_cached_packet_and_counts_nothing(void)
+{
+    uint8_t old[PK_PACKET_MAX], fresh[PK_PACKET_MAX];
+    size_t old_len = packet(old, 1, 60, T0_MS * 1000, 0);
+    size_t fresh_len = packet(fresh, 1, 60, T0_MS * 1000 + 1, 0);
+    struct pk_cache_stats st;
+    const uint8_t *got;
+    size_t got_len = 0;
+
+    setup();
+    start();
+    CHECK(pk_cache_packet(cache, key_of(1), &got_len) == NULL);
+    pk_cache_put_not_found(cache, key_of(1), T0_MS);
+    CHECK(pk_cache_packet(cache, key_of(1), &got_len) == NULL);
+    CHECK_INT(pk_cache_put(cache, fresh, fresh_len, T0_MS), 1);
+    CHECK_INT(pk_cache_put(cache, old, old_len, T0_MS), 0);
+    got = pk_cache_packet(cache, key_of(1), &got_len);
+    CHECK(got != NULL);
+    CHECK_INT(got_len, fresh_len);
+    CHECK_MEM(got, fresh, fresh_len);
+    pk_cache_stats(cache, &st);
+    CHECK_INT(st.fresh_hits + st.stale_hits + st.misses, 0);
+}
+
 static void test_cache_equal_timestamps_keep_the_larger_message(void)
 {
     uint8_t small[PK_PACKET_MAX], large[PK_PACKET_MAX];
@@ -426,6 +450,7 @@ int main(void)
         UNIT(test_cache_not_found_does_not_replace_a_packet),
         UNIT(test_cache_packet_replaces_not_found),
         UNIT(test_cache_newer_timestamp_wins),
+        UNIT(test_cache_packet_shows_the_cached_packet_and_counts_nothing),
         UNIT(test_cache_equal_timestamps_keep_the_larger_message),
         UNIT(test_cache_far_future_packet_never_displaces_a_sane_one),
         UNIT(test_cache_far_future_packet_is_kept_until_a_sane_one_comes),

@@ -112,10 +112,12 @@ static void test_config_extension_defaults(void)
 
     pk_config_defaults(&cfg);
     CHECK_INT(cfg.answer_timeout_ms, 1500);
+    CHECK_INT(cfg.max_waiting_queries, 1024);
     CHECK(cfg.read_only);
     CHECK(!cfg.bootstrap_set);
     CHECK_INT(cfg.dht_port, 0);
     CHECK_INT(cfg.node_rate_limit, 0);
+    CHECK_INT(cfg.max_queued_lookups, 256);
     CHECK_INT(cfg.n_acl, 9);
     addr_parse("192.168.1.7", 53, &a);
     CHECK(addr_prefix_match(&cfg.acl[4], &a));
@@ -185,12 +187,14 @@ static void test_config_reads_the_extensions(void)
                         "acl = [\"10.1.0.0/16\", \"::1\"]\n"
                         "[dns]\n"
                         "answer_timeout_ms = 800\n"
+                        "max_waiting_queries = 10\n"
                         "[dht]\n"
                         "bootstrap = [\"127.0.0.1:6881\", \"dht.example.org:25401\"]\n"
                         "port = 6881\n"
                         "state_dir = \"/var/lib/pkdns\"\n"
                         "read_only = false\n"
-                        "node_rate_limit = 100000\n"),
+                        "node_rate_limit = 100000\n"
+                        "max_queued_lookups = 0\n"),
               0);
     CHECK_INT(ctx.errors + ctx.warnings, 0);
     CHECK_INT(cfg.n_acl, 2);
@@ -199,12 +203,14 @@ static void test_config_reads_the_extensions(void)
     addr_parse("10.2.0.1", 53, &a);
     CHECK(!addr_prefix_match(&cfg.acl[0], &a));
     CHECK_INT(cfg.answer_timeout_ms, 800);
+    CHECK_INT(cfg.max_waiting_queries, 10);
     CHECK(cfg.bootstrap_set);
     CHECK_STR(cfg.bootstrap, "127.0.0.1:6881,dht.example.org:25401");
     CHECK_INT(cfg.dht_port, 6881);
     CHECK_STR(cfg.state_dir, "/var/lib/pkdns");
     CHECK(!cfg.read_only);
     CHECK_INT(cfg.node_rate_limit, 100000);
+    CHECK_INT(cfg.max_queued_lookups, 0);
 }
 
 static void test_config_ipv6_takes_an_ipv6_address_only(void)
