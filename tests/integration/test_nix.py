@@ -428,6 +428,30 @@ def test_only_the_router_gets_the_port_53_capability(t):
         expect_eq(config["CapabilityBoundingSet"], "", f"{daemon}: CapabilityBoundingSet")
 
 
+def router_capabilities(listen):
+    result = evaluate_module({"enable": True, "router": {"settings": {"router": {
+        "listen": listen}}}})
+    config = services_of(result)["pkdns-router"]["serviceConfig"]
+    return config.get("AmbientCapabilities"), config.get("CapabilityBoundingSet"), result
+
+
+def test_a_router_on_unprivileged_ports_gets_no_capability(t):
+    for listen in (["127.0.0.1:5353"], "127.0.0.1:5353, [::1]:5354",
+                   ["127.0.0.1#5353", "[::1]:1024"]):
+        ambient, bounding, result = router_capabilities(listen)
+        expect_eq((ambient, bounding), (None, ""), f"router listening on {listen!r}")
+        check_with_daemon(t, "pkdns-router", "router.conf", result["files"]["pkdns/router.conf"])
+
+
+def test_a_router_with_any_port_below_1024_gets_the_capability(t):
+    # An address without a port is port 53; null leaves the line out: the default, 127.0.0.1:53.
+    for listen in (["127.0.0.1:5353", "[::1]:53"], "127.0.0.1:5353,127.0.0.2", ["::1"],
+                   "127.0.0.1:853", None):
+        ambient, bounding, _ = router_capabilities(listen)
+        expect_eq((ambient, bounding), (["CAP_NET_BIND_SERVICE"], ["CAP_NET_BIND_SERVICE"]),
+                  f"router listening on {listen!r}")
+
+
 def test_a_forwarder_moved_to_port_53_gets_the_capability(t):
     result = evaluate_module({"enable": True, "router": {"enable": False},
                               "forwarder": {"settings": {"port": 53}}})
