@@ -131,6 +131,44 @@ let
       if cfg.router.settings.rules == null then routerDefaults.rules else cfg.router.settings.rules;
   };
 
+  # The port of one listen address as the router reads it (docs/router.md): "[v6]:PORT",
+  # "host#PORT", "v4:PORT"; a bare address, IPv6 ones with their colons included, means 53.
+  listenPort =
+    address:
+    let
+      bracketed = builtins.match "\\[[^]]*]:([0-9]+)" address;
+      hashed = builtins.match "[^#]*#([0-9]+)" address;
+      oneColon = builtins.match "[^:]*:([0-9]+)" address;
+      found = builtins.filter (m: m != null) [
+        bracketed
+        hashed
+        oneColon
+      ];
+    in
+    if found == [ ] then 53 else toInt (builtins.head (builtins.head found));
+  # A `listen` value is a line or a list of lines, each a comma-separated list; null (the line
+  # left out) is the router's default, 127.0.0.1:53.
+  listenAddresses =
+    value:
+    let
+      lines =
+        if value == null then
+          [ "127.0.0.1:53" ]
+        else
+          map toString (if builtins.isList value then value else [ value ]);
+      items = builtins.concatMap (splitString ",") lines;
+      inner = item: builtins.match "[[:space:]]*([^[:space:]](.*[^[:space:]])?)?[[:space:]]*" item;
+      trim = item: builtins.head (inner item);
+    in
+    builtins.filter (address: address != null) (map trim items);
+  routerLowestPort = builtins.foldl' (
+    lowest: address:
+    let
+      port = listenPort address;
+    in
+    if port < lowest then port else lowest
+  ) 65535 (listenAddresses (routerSettings.router.listen or null));
+
   routerConfig =
     if cfg.router.configFile != null then
       cfg.router.configFile
@@ -279,7 +317,9 @@ in
           127.0.0.1:53, send pkarr names (and names under pkdns's top-level domain) to pkdns
           and the rest to the forwarder. `router` and `backends` are merged over them;
           `rules`, when set, replace them. Lists give one line per element, except a
-          backend's `pool`; booleans are yes/no.
+          backend's `pool`; booleans are yes/no. The unit gets CAP_NET_BIND_SERVICE only when
+          a `router.listen` address has a port below 1024 (no port means 53); set
+          `router.listen` here even with `configFile`.
         '';
         example = literalExpression ''
           {
@@ -426,10 +466,7 @@ in
         serviceConfig =
           commonService
           // daemonCommands "pkdns-router" routerConfigPath
-          // {
-            AmbientCapabilities = [ "CAP_NET_BIND_SERVICE" ];
-            CapabilityBoundingSet = [ "CAP_NET_BIND_SERVICE" ];
-          };
+          // bindCapability routerLowestPort;
       };
 
       networking.resolvconf.useLocalResolver = mkIf cfg.resolveLocalQueries (mkDefault true);

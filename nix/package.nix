@@ -26,7 +26,9 @@ stdenv.mkDerivation {
   pname = "pkdns-suite";
   inherit version;
 
-  # Only what the build reads: no build directories, benchmark results or VCS data.
+  # Only what the build reads: no build directories, benchmarks or VCS data. The top-level
+  # CMakeLists.txt skips what is absent (bench/tools); tests/integration/test_nix.py configures,
+  # builds, checks and installs a copy of exactly these files.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [

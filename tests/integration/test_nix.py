@@ -12,6 +12,7 @@ import configparser
 import json
 import os
 import shutil
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,6 +22,8 @@ from harness import BIN_DIR, REPO, Skip, expect, expect_eq, run_command  # noqa:
 
 NIX_TESTS = os.path.join(REPO, "nix", "tests")
 DAEMONS = {"pkdns-router": "router", "pkdns": "pkdns", "pkdns-forwarder": "forwarder"}
+PROGRAMS = [*DAEMONS, "pkdns-cli"]
+PACKAGE_BUILD_DEADLINE_S = 480
 SKIP_DIRS = {".git", "node_modules", "__pycache__"}
 
 OPTIONS = [
@@ -190,9 +193,11 @@ def test_package_asks_for_the_build_inputs(t):
         expect(name in inputs, f"nix/package.nix does not take {name}: {sorted(inputs)}")
 
 
-def test_package_takes_its_version_and_source_from_the_tree(t):
-    # The stand-in lib.fileset fails the evaluation when a path of the source is missing.
-    package = nix_eval(f"""
+def evaluate_package():
+    """nix/package.nix's derivation attributes, evaluated with the stand-in lib: `src` is the
+    list of the files and folders its source filter selects (absolute paths in this tree; the
+    stand-in lib.fileset fails the evaluation when one is missing)."""
+    return nix_eval(f"""
       let
         lib = import {NIX_TESTS}/stub-lib.nix;
         drv = import {REPO}/nix/package.nix {{
@@ -203,6 +208,10 @@ def test_package_takes_its_version_and_source_from_the_tree(t):
           nettle = "nettle"; util-linux = "/util-linux";
         }};
       in {{ inherit (drv) version src cmakeFlags doCheck checkPhase; }}""")
+
+
+def test_package_takes_its_version_and_source_from_the_tree(t):
+    package = evaluate_package()
     with open(os.path.join(REPO, "CMakeLists.txt")) as f:
         project = next(line for line in f if line.startswith("project(pkdns-suite "))
     expect_eq(package["version"], project.split()[2], "version (CMakeLists.txt's project())")
@@ -213,6 +222,62 @@ def test_package_takes_its_version_and_source_from_the_tree(t):
            and "-L unit" in package["checkPhase"], f"checkPhase: {package['checkPhase']}")
     expect("-DPKDNS_KILL_PROGRAM=/util-linux/bin/kill" in package["cmakeFlags"],
            f"cmakeFlags: {package['cmakeFlags']}")
+
+
+def copy_package_source(dest):
+    """Copies into `dest` exactly what nix/package.nix's source filter selects, as
+    lib.fileset.toSource would: each file or folder at its place under the tree's root."""
+    for path in evaluate_package()["src"]:
+        rel = os.path.relpath(path, REPO)
+        expect(not rel.startswith(".."), f"the package's source reaches outside the tree: {path}")
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.isdir(path):
+            shutil.copytree(path, target, symlinks=True)
+        else:
+            shutil.copy2(path, target)
+
+
+def test_package_source_configures_builds_checks_and_installs(t):
+    """The phases of the Nix build, without Nix: cmake on nothing but the package's source
+    (so a file the build needs and the filter leaves out fails here), a build of everything,
+    the package's checkPhase command (the unit tests), and an install under a prefix."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise Skip("cmake is not installed")
+    # A whole build from nothing takes longer than a case's usual bound on a loaded machine.
+    signal.alarm(PACKAGE_BUILD_DEADLINE_S)
+    src, build, prefix = t.path("src"), t.path("build"), t.path("prefix")
+    copy_package_source(src)
+    package = evaluate_package()
+    status, output = run_command([cmake, "-S", src, "-B", build,
+                                  f"-DCMAKE_INSTALL_PREFIX={prefix}", *package["cmakeFlags"]],
+                                 timeout=120)
+    expect(status == 0, f"cmake cannot configure the package's source:\n{output}")
+    status, output = run_command([cmake, "--build", build, "-j2"],
+                                 timeout=PACKAGE_BUILD_DEADLINE_S)
+    expect(status == 0, f"the package's source does not build:\n{output}")
+
+    check = [line.strip() for line in package["checkPhase"].splitlines()
+             if line.strip().startswith("ctest ")]
+    expect(len(check) == 1, f"one ctest command in checkPhase: {package['checkPhase']}")
+    status, output = run_command(["env", "NIX_BUILD_CORES=2", "sh", "-c",
+                                  f'cd "$1" && {check[0]}', "sh", build],
+                                 timeout=PACKAGE_BUILD_DEADLINE_S)
+    expect(status == 0, f"the package's checkPhase fails:\n{output}")
+    expect("100% tests passed" in output, f"the checkPhase ran no tests:\n{output}")
+
+    status, output = run_command([cmake, "--install", build], timeout=60)
+    expect(status == 0, f"cmake --install fails on the package's build:\n{output}")
+    for program in PROGRAMS:
+        expect(os.access(os.path.join(prefix, "bin", program), os.X_OK), f"bin/{program}")
+        expect(os.path.isfile(os.path.join(prefix, "share", "man", "man1", f"{program}.1")),
+               f"share/man/man1/{program}.1")
+    for daemon in DAEMONS:
+        expect(os.path.isfile(os.path.join(prefix, "lib", "systemd", "system",
+                                           f"{daemon}.service")), f"{daemon}.service")
+    expect(os.path.isfile(os.path.join(prefix, "share", "doc", "pkdns-suite", "examples",
+                                       "dnsdist.conf")), "the stack's dnsdist.conf as an example")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,6 +426,30 @@ def test_only_the_router_gets_the_port_53_capability(t):
         config = services[daemon]["serviceConfig"]
         expect("AmbientCapabilities" not in config, f"{daemon}: has AmbientCapabilities")
         expect_eq(config["CapabilityBoundingSet"], "", f"{daemon}: CapabilityBoundingSet")
+
+
+def router_capabilities(listen):
+    result = evaluate_module({"enable": True, "router": {"settings": {"router": {
+        "listen": listen}}}})
+    config = services_of(result)["pkdns-router"]["serviceConfig"]
+    return config.get("AmbientCapabilities"), config.get("CapabilityBoundingSet"), result
+
+
+def test_a_router_on_unprivileged_ports_gets_no_capability(t):
+    for listen in (["127.0.0.1:5353"], "127.0.0.1:5353, [::1]:5354",
+                   ["127.0.0.1#5353", "[::1]:1024"]):
+        ambient, bounding, result = router_capabilities(listen)
+        expect_eq((ambient, bounding), (None, ""), f"router listening on {listen!r}")
+        check_with_daemon(t, "pkdns-router", "router.conf", result["files"]["pkdns/router.conf"])
+
+
+def test_a_router_with_any_port_below_1024_gets_the_capability(t):
+    # An address without a port is port 53; null leaves the line out: the default, 127.0.0.1:53.
+    for listen in (["127.0.0.1:5353", "[::1]:53"], "127.0.0.1:5353,127.0.0.2", ["::1"],
+                   "127.0.0.1:853", None):
+        ambient, bounding, _ = router_capabilities(listen)
+        expect_eq((ambient, bounding), (["CAP_NET_BIND_SERVICE"], ["CAP_NET_BIND_SERVICE"]),
+                  f"router listening on {listen!r}")
 
 
 def test_a_forwarder_moved_to_port_53_gets_the_capability(t):

@@ -21,14 +21,20 @@ pkarr packets to the forwarder, as the NixOS module does.
 
 One case walks through a day in the life of the stack: names resolve through the router with
 dig; resolvconf moves the host to another network; pkdns is killed with SIGKILL and started
-again. The stack's dnsdist.conf declares pkdns `healthCheckMode="up"`, so by design the router
-never marks it down: while pkdns is dead every pkarr name gets SERVFAIL once the router's
-backend timeout (2 s) has passed (the stack's dnsdist.conf sets up no packet cache, and the
-pkdns pool has no other backend), warm or cold, while ordinary names go on through the
-forwarder. A second router
-reads the same file as dnsdist 1.7 does (which ignores `healthCheckMode`, so health checks
-run), with a packet cache on the pkdns pool added: that one marks pkdns down and up again,
-and meanwhile answers the pkarr names it has answered before from its cache.
+again.
+
+Why a second router shows pkdns marked down and up: the stack's dnsdist.conf declares pkdns
+with `healthCheckMode="up"` (its comment says why: dnsdist's default health query, for
+a.root-servers.net, is one pkdns cannot resolve, and systemd watches a local backend better).
+The router reads that as dnsdist 1.8 and later do: no health checks, the backend always up.
+So the router from the example config, by design, never marks pkdns down: while pkdns is dead
+every pkarr name gets SERVFAIL once the router's backend timeout (2 s) has passed, warm or
+cold (the file sets up no packet cache, and the pkdns pool has no other backend), while
+ordinary names go on through the forwarder; the test checks exactly that. Marking down and
+up, and cached names outliving pkdns, therefore need a file other than the stack's: a second
+router reads the same file as dnsdist 1.7 does (which does not know `healthCheckMode`, so
+health checks run), with a packet cache on the pkdns pool added. That one marks pkdns down
+and up again, and meanwhile answers the pkarr names it has answered before from its cache.
 """
 
 import os
@@ -348,6 +354,8 @@ isp  CNAME  www.isp.test.
     stack_conf = os.path.join(STACK_DIR, "dnsdist.conf")
     router = Daemon(case, "router", [harness.ROUTER, "-c", stack_conf],
                     ROUTER_ADDR, ROUTER_PORT)
+    # The stack's file never lets a router mark pkdns down (healthCheckMode="up"; see the top
+    # of this file), so down and up are shown by a second router on a modified copy.
     with open(stack_conf) as f:
         as_dnsdist_17 = re.sub(r',\s*healthCheckMode="up"', "", f.read())
     expect("healthCheckMode" not in as_dnsdist_17, "healthCheckMode left out for the 1.7 reading")
