@@ -54,11 +54,7 @@ OPTIONS = [
 
 
 def nix_instantiate():
-    path = shutil.which("nix-instantiate")
-    if path is None:
-        raise Skip("nix-instantiate is not installed (Debian: package nix-bin); "
-                   "the .nix files were not checked")
-    return path
+    return harness.require_program("nix-instantiate", "nix-bin")
 
 
 def nix_eval(expr, timeout=60, **args):
@@ -242,9 +238,7 @@ def test_package_source_configures_builds_checks_and_installs(t):
     """The phases of the Nix build, without Nix: cmake on nothing but the package's source
     (so a file the build needs and the filter leaves out fails here), a build of everything,
     the package's checkPhase command (the unit tests), and an install under a prefix."""
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise Skip("cmake is not installed")
+    cmake = harness.require_program("cmake", "cmake")
     # A whole build from nothing takes longer than a case's usual bound on a loaded machine.
     signal.alarm(PACKAGE_BUILD_DEADLINE_S)
     src, build, prefix = t.path("src"), t.path("build"), t.path("prefix")

@@ -4,7 +4,6 @@ stored by libtorrent (python3-libtorrent); and a newer packet taking over once t
 TTL has run out."""
 
 import os
-import shutil
 import sys
 import time
 
@@ -88,8 +87,7 @@ def pkarr_message(*records):
 
 
 def pkarr_network(case):
-    if not os.path.isdir(os.path.join(dhtnet.JS_DIR, "node_modules", "pkarr")):
-        raise harness.Skip("the npm pkarr package is not installed (scripts/deps runs npm ci)")
+    harness.require_node_module("pkarr")
     return dhtnet.JsNetwork(case, JS_NODES, [], script="pkarr_peer.mjs")
 
 
@@ -104,9 +102,8 @@ def publish(net, seed, timestamp, records):
 
 
 def dig(p, name, rdtype):
-    """dig's answer section lines (+short), or None when dig is not installed."""
-    if shutil.which("dig") is None:
-        return None
+    """dig's answer section lines (+short)."""
+    harness.require_program("dig", "dnsutils")
     status, out = harness.run_command(["dig", f"@{p.addr}", "-p", str(p.port), "+short",
                                        "+tries=1", "+time=5", name, rdtype])
     expect_eq(status, 0, f"dig's exit status ({out})")
@@ -142,9 +139,7 @@ def test_pkarr_npm_packet_on_bittorrent_dht_resolves(case):
     r = harness.query(p, "mail." + key + ".key", "A")
     expect_eq(harness.answer_texts(r, "CNAME"), ["mail.example.test."], "mail's CNAME (TLD form)")
     expect_eq(harness.answer_texts(r, "A"), ["198.51.100.25"], "the ICANN name's A")
-    short = dig(p, key.upper(), "A")
-    if short is not None:
-        expect_eq(short, ["192.0.2.10"], "dig +short for the key in capitals")
+    expect_eq(dig(p, key.upper(), "A"), ["192.0.2.10"], "dig +short for the key in capitals")
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")
 
 
@@ -178,10 +173,7 @@ def test_newer_packet_is_seen_once_the_ttl_runs_out(case):
 
 
 def test_libtorrent_signed_packet_resolves(case):
-    try:
-        import libtorrent  # noqa: F401
-    except ImportError:
-        raise harness.Skip("python3-libtorrent is not installed (scripts/deps installs it)")
+    dhtnet.libtorrent_available()
     ours = dhtnet.Testnet(case, 8)
     theirs = dhtnet.LtNetwork(case, 3, ours.addrs[:3])
     dhtnet.wait_for(lambda: all(theirs.routing_table(i) & set(ours.addrs) for i in range(3)),

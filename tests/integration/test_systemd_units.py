@@ -132,11 +132,7 @@ def stand_in_bindir(t):
 
 
 def systemd_analyze():
-    path = shutil.which("systemd-analyze")
-    if path is None:
-        raise Skip("systemd-analyze is not installed (Debian: package systemd); "
-                   "the units were not verified")
-    return path
+    return harness.require_program("systemd-analyze", "systemd")
 
 
 def complaints_about(output, names):
@@ -332,9 +328,7 @@ def test_install_puts_the_stack_configurations_among_the_examples(t):
 
 
 def test_man_pages_render_without_warnings(t):
-    groff = shutil.which("groff")
-    if groff is None:
-        raise Skip("groff is not installed")
+    groff = harness.require_program("groff", "groff-base")
     for program in PROGRAMS:
         page = os.path.join(REPO, "docs/man", f"{program}.1")
         expect(os.path.isfile(page), f"{page} missing")
