@@ -110,14 +110,43 @@ static void rt_threads_on_wake(uv_async_t *a)
     }
 }
 
-/* Logs the counters every worker has left, summed into one set named as a single router's,
- * and takes them. With `all`, only once every worker has left its own. Loops that run
- * different configurations (a reload on its way) are logged one by one, as stats1, stats2. */
+/* Logs the counters of n loops (taken[i] NULL for a loop that left none) summed into one set
+ * named as a single router's, or, when they were taken under different configurations (a
+ * reload on its way), one by one as stats1, stats2, ...; frees them. */
+static void rt_threads_log_stats_of(struct rt_stats **taken, unsigned n)
+{
+    struct rt_stats *sum = malloc(sizeof(*sum)); /* a copy: each set stays as taken */
+    bool merged = sum != NULL, started = false;
+
+    for (unsigned i = 0; i < n && merged; i++) {
+        if (taken[i] != NULL && !started) {
+            memcpy(sum, taken[i], sizeof(*sum));
+            started = true;
+        } else if (taken[i] != NULL) {
+            merged = rt_stats_merge(sum, taken[i]);
+        }
+    }
+    merged = merged && started;
+    if (merged) {
+        rt_stats_log(sum, RT_STATS_TAG);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        char tag[16];
+        if (taken[i] != NULL && !merged) {
+            snprintf(tag, sizeof(tag), "%s%u", RT_STATS_TAG, i + 1);
+            rt_stats_log(taken[i], tag);
+        }
+        free(taken[i]);
+    }
+    free(sum);
+}
+
+/* Logs and takes the counters the workers have left; with `all`, only once every worker has
+ * left its own. */
 static void rt_threads_log_left_stats(struct rt_threads *t, bool all)
 {
     struct rt_stats *taken[RT_MAX_THREADS];
     unsigned n_taken = 0;
-    bool merged = true;
 
     for (unsigned i = 0; i < t->n; i++) {
         uv_mutex_lock(&t->workers[i].lock);
@@ -133,23 +162,7 @@ static void rt_threads_log_left_stats(struct rt_threads *t, bool all)
         t->workers[i].stats = NULL;
         uv_mutex_unlock(&t->workers[i].lock);
     }
-    struct rt_stats *sum = NULL;
-    for (unsigned i = 0; i < t->n && merged; i++) {
-        if (taken[i] != NULL) {
-            merged = sum == NULL || rt_stats_merge(sum, taken[i]);
-            sum = sum == NULL ? taken[i] : sum;
-        }
-    }
-    for (unsigned i = 0; i < t->n; i++) {
-        char tag[16];
-        if (taken[i] == NULL || (merged && taken[i] != sum)) {
-            free(taken[i]);
-            continue;
-        }
-        snprintf(tag, sizeof(tag), merged ? "%s" : "%s%u", RT_STATS_TAG, i + 1);
-        rt_stats_log(taken[i], tag);
-        free(taken[i]);
-    }
+    rt_threads_log_stats_of(taken, t->n);
 }
 
 /* Runs on the main loop when a worker has left its counters (SIGUSR1). */
