@@ -8,6 +8,7 @@
 #include "dns_name.h"
 #include "rt_backend.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,7 +32,6 @@ struct seen_answer {
 static struct {
     uv_loop_t loop;
     uv_timer_t deadline;
-    bool timed_out;
     struct rt_backend_rx *rx;
     struct rt_backend *backend;
     int server_fd;
@@ -68,31 +68,14 @@ static void on_timeout(void *user, struct rt_backend *b, const struct rt_pending
     fx.n_timeouts++;
 }
 
-static void on_deadline(uv_timer_t *t)
+static bool run_until(bool (*done)(void *arg), uint64_t ms)
 {
-    (void)t;
-    fx.timed_out = true;
-}
-
-static bool run_until(bool (*done)(void), uint64_t ms)
-{
-    fx.timed_out = false;
-    uv_timer_start(&fx.deadline, on_deadline, ms, 0);
-    while (!done() && !fx.timed_out) {
-        uv_run(&fx.loop, UV_RUN_ONCE);
-    }
-    uv_timer_stop(&fx.deadline);
-    return done();
-}
-
-static bool never(void)
-{
-    return false;
+    return unit_loop_until(&fx.deadline, done, NULL, ms);
 }
 
 static void run_for(uint64_t ms)
 {
-    run_until(never, ms);
+    unit_loop_for(&fx.deadline, ms);
 }
 
 /* A UDP socket on 127.0.0.1 that plays the backend; port 0 picks one. */
@@ -220,13 +203,15 @@ static struct rt_backend_stats stats(void)
 
 static unsigned want_answers, want_timeouts;
 
-static bool enough_answers(void)
+static bool enough_answers(void *arg)
 {
+    (void)arg;
     return fx.n_answers >= want_answers;
 }
 
-static bool enough_timeouts(void)
+static bool enough_timeouts(void *arg)
 {
+    (void)arg;
     return fx.n_timeouts >= want_timeouts;
 }
 

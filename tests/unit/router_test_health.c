@@ -10,6 +10,7 @@
 #include "rt_config.h"
 #include "rt_health.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include <netinet/in.h>
 #include <sodium.h>
@@ -34,7 +35,6 @@ enum backend_mode {
 static struct {
     uv_loop_t loop;
     uv_timer_t deadline;
-    bool timed_out;
     struct upstream *up;
     struct rt_health *health;
     int server_fd;
@@ -87,42 +87,27 @@ static void on_server_readable(uv_poll_t *p, int status, int events)
     sendto(fx.server_fd, buf, (size_t)len, 0, (struct sockaddr *)&from, from_len);
 }
 
-static void on_deadline(uv_timer_t *t)
+static bool run_until(bool (*done)(void *arg), uint64_t ms)
 {
-    (void)t;
-    fx.timed_out = true;
-}
-
-static bool run_until(bool (*done)(void), uint64_t ms)
-{
-    fx.timed_out = false;
-    uv_timer_start(&fx.deadline, on_deadline, ms, 0);
-    while (!done() && !fx.timed_out) {
-        uv_run(&fx.loop, UV_RUN_ONCE);
-    }
-    uv_timer_stop(&fx.deadline);
-    return done();
-}
-
-static bool never(void)
-{
-    return false;
+    return unit_loop_until(&fx.deadline, done, NULL, ms);
 }
 
 static void run_for(uint64_t ms)
 {
-    run_until(never, ms);
+    unit_loop_for(&fx.deadline, ms);
 }
 
 static unsigned want_checks, want_changes;
 
-static bool enough_checks(void)
+static bool enough_checks(void *arg)
 {
+    (void)arg;
     return fx.checks >= want_checks;
 }
 
-static bool enough_changes(void)
+static bool enough_changes(void *arg)
 {
+    (void)arg;
     return fx.n_changes >= want_changes;
 }
 

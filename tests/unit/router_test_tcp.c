@@ -9,6 +9,7 @@
 #include "rt_backend.h"
 #include "rt_tcp.h"
 #include "unit.h"
+#include "unit_loop.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -48,7 +49,6 @@ struct server_conn {
 static struct {
     uv_loop_t loop;
     uv_timer_t deadline;
-    bool timed_out;
     struct rt_backend_rx *rx;
     struct rt_backend *backend;
     struct addr server;
@@ -235,37 +235,33 @@ static void open_server(bool listening)
 
 /* ---- loop plumbing ---- */
 
-static void on_deadline(uv_timer_t *t)
+static bool run_until(bool (*done)(void *arg), uint64_t ms)
 {
-    (void)t;
-    fx.timed_out = true;
+    return unit_loop_until(&fx.deadline, done, NULL, ms);
 }
 
-static bool run_until(bool (*done)(void), uint64_t ms)
+static void run_for(uint64_t ms)
 {
-    fx.timed_out = false;
-    uv_timer_start(&fx.deadline, on_deadline, ms, 0);
-    while (!done() && !fx.timed_out) {
-        uv_run(&fx.loop, UV_RUN_ONCE);
-    }
-    uv_timer_stop(&fx.deadline);
-    return done();
+    unit_loop_for(&fx.deadline, ms);
 }
 
 static unsigned want;
 
-static bool enough_answers(void)
+static bool enough_answers(void *arg)
 {
+    (void)arg;
     return fx.n_answers >= want;
 }
 
-static bool enough_failures(void)
+static bool enough_failures(void *arg)
 {
+    (void)arg;
     return fx.n_failed >= want;
 }
 
-static bool enough_held(void)
+static bool enough_held(void *arg)
 {
+    (void)arg;
     return fx.n_held >= want;
 }
 
@@ -414,11 +410,7 @@ static void test_unanswered_query_times_out(void)
     /* A late answer is ignored. */
     server_write(fx.held[0].fd, fx.held[0].msg, fx.held[0].len);
     want = 1;
-    fx.timed_out = false;
-    uv_timer_start(&fx.deadline, on_deadline, 100, 0);
-    while (!fx.timed_out) {
-        uv_run(&fx.loop, UV_RUN_ONCE);
-    }
+    run_for(100);
     CHECK_INT(fx.n_answers, 0);
     CHECK_INT(stats().mismatched, 1);
     teardown(true);
