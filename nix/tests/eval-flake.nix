@@ -1,6 +1,7 @@
 # Evaluates flake.nix's outputs against a stand-in nixpkgs, for tests/integration/test_nix.py:
 # which packages, modules and checks it exposes, and the VM test's script as Python text (so
-# the test can compile it), with the machines' addresses filled in as the test driver would.
+# the test can compile it), with the machines' addresses filled in as the test driver would,
+# and the pkdns settings of the stack machine.
 let
   lib = import ./stub-lib.nix;
   stubPkgs = import ./stub-pkgs.nix { inherit lib; };
@@ -17,10 +18,17 @@ let
           upstream.networking.primaryIPAddress = "192.168.1.2";
           machine.networking.primaryIPAddress = "192.168.1.1";
         };
+        machine = evaluated.nodes.machine {
+          config = { };
+          inherit lib nodes;
+          pkgs = stubPkgs;
+        };
       in
       {
         inherit (evaluated) name;
         nodeNames = builtins.attrNames evaluated.nodes;
+        # What the stack machine gives services.pkdns.pkdns.settings, for the module to render.
+        pkdnsSettings = machine.services.pkdns.pkdns.settings;
         testScript =
           if builtins.isFunction evaluated.testScript then
             evaluated.testScript { inherit nodes; }
@@ -54,6 +62,11 @@ in
   moduleIsAFunction = builtins.isFunction self.nixosModules.default;
   checks = builtins.mapAttrs (_: builtins.attrNames) self.checks;
   stackTest = {
-    inherit (self.checks.${system}.stack) name nodeNames testScript;
+    inherit (self.checks.${system}.stack)
+      name
+      nodeNames
+      testScript
+      pkdnsSettings
+      ;
   };
 }

@@ -19,6 +19,9 @@ let
   testnetPort = 6881;
   testnetNodes = 16;
   bootstrap = "127.0.0.1:${toString testnetPort}";
+  # DHT queries a second to one IP, for pkdns (node_rate_limit) and pkdns-cli publish
+  # (--rate-limit): the testnet's nodes all share one address.
+  nodeRateLimit = 1000;
 in
 {
   name = "pkdns-stack";
@@ -55,8 +58,14 @@ in
 
         services.pkdns = {
           enable = true;
-          # Extension keys of this suite's pkdns: join the testnet, not the public DHT.
-          pkdns.settings.dht.bootstrap = [ bootstrap ];
+          # Extension keys of this suite's pkdns: join the testnet, not the public DHT, and
+          # raise the per-IP limit of DHT queries, since every testnet node shares 127.0.0.1
+          # (the node's own limits, 3 queries a second sent to one IP, would stretch each
+          # lookup over seconds).
+          pkdns.settings.dht = {
+            bootstrap = [ bootstrap ];
+            node_rate_limit = nodeRateLimit;
+          };
         };
 
         # A private Mainline DHT on loopback for pkdns to look keys up in.
@@ -113,6 +122,7 @@ in
           machine.succeed("printf '@ IN A 192.0.2.20\\nwww IN A 192.0.2.21\\n' > /root/zone")
           machine.wait_until_succeeds(
               "pkdns-cli publish /root/seed /root/zone --bootstrap ${bootstrap}"
+              " --rate-limit ${toString nodeRateLimit}"
           )
           machine.wait_until_succeeds(f"dig @127.0.0.1 {key} +short | grep -qx 192.0.2.20")
           machine.succeed(f"dig @127.0.0.1 www.{key} +short | grep -qx 192.0.2.21")

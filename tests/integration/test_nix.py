@@ -542,6 +542,31 @@ def test_flake_exposes_the_package_the_module_and_the_checks(t):
         expect(needle in stack["testScript"], f"the VM test never uses '{needle}'")
 
 
+def test_vm_test_raises_the_dht_rate_limits_for_its_loopback_testnet(t):
+    """Every node of the VM test's testnet is on 127.0.0.1, so pkdns and pkdns-cli publish
+    must raise their per-IP limits, as test_systemd_boot.py and bench/stack/run.py do."""
+    stack = nix_eval(f"import {NIX_TESTS}/eval-flake.nix")["stackTest"]
+    dht = stack["pkdnsSettings"].get("dht", {})
+    expect(dht.get("node_rate_limit", 0) >= 100,
+           f"the VM test leaves pkdns's [dht] node_rate_limit at its default: {dht}")
+    toml = evaluate_module({"enable": True, "pkdns": {"settings": stack["pkdnsSettings"]}})[
+        "files"]["pkdns/pkdns.toml"]
+    expect(f"node_rate_limit = {dht['node_rate_limit']}" in toml.splitlines(),
+           f"the machine's pkdns.toml lacks node_rate_limit:\n{toml}")
+    check_with_daemon(t, "pkdns", "pkdns.toml", toml)
+
+    # Adjacent literals are one string once parsed, however the command is wrapped.
+    publishes = [node.value for node in ast.walk(ast.parse(stack["testScript"]))
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                 and "pkdns-cli publish" in node.value]
+    expect(publishes, "the VM test publishes nothing with pkdns-cli")
+    for command in publishes:
+        argv = command.split()
+        expect("--rate-limit" in argv
+               and int(argv[argv.index("--rate-limit") + 1]) >= 100,
+               f"pkdns-cli publish without a raised --rate-limit: {command!r}")
+
+
 def test_module_under_the_real_module_system(t):
     lib_dir = os.environ.get("PKDNS_NIXPKGS_LIB")
     if not lib_dir:

@@ -252,6 +252,48 @@ def test_for_without_seconds_is_a_usage_error(case):
         expect("unbound variable" not in output, f"scripts/demo {' '.join(args)}: {output}")
 
 
+DEPS = os.path.join(harness.REPO, "scripts", "deps")
+# What the demo cannot do without: a build, its ISP server (/usr/sbin/dnsmasq), dig, and the
+# /usr/bin/python3 of its probes.
+DEMO_PACKAGES = {"build-essential", "cmake", "pkg-config", "libuv1-dev", "libsodium-dev",
+                 "libc-ares-dev", "libinih-dev", "nettle-dev", "dnsmasq-base", "dnsutils",
+                 "python3"}
+TEST_ONLY_PACKAGES = {"dnsdist", "dnsperf", "nix-bin", "systemd-container",
+                      "python3-libtorrent", "nodejs", "npm", "clang", "knot-dnsutils"}
+
+
+def deps_calls(script):
+    """The argument lists of each line of `script` (under scripts/ or .ci/) that runs
+    scripts/deps."""
+    with open(os.path.join(harness.REPO, script)) as f:
+        return [line.split()[1:] for line in f
+                if line.split() and line.split()[0] == "scripts/deps"]
+
+
+def test_demo_installs_only_what_it_builds_and_runs_with(case):
+    """A failure among the tests' peers (say, no npm registry) must not stop the demo."""
+    expect_eq(deps_calls("scripts/demo"), [["--runtime"]], "scripts/demo's scripts/deps")
+    for script in ("scripts/test", ".ci/run"):
+        expect_eq(deps_calls(script), [[]], f"{script}'s scripts/deps (everything)")
+
+    status, listed = harness.run_command([DEPS, "--runtime", "--list"])
+    expect_eq(status, 0, f"scripts/deps --runtime --list: {listed}")
+    runtime = set(listed.split())
+    status, listed = harness.run_command([DEPS, "--list"])
+    expect_eq(status, 0, f"scripts/deps --list: {listed}")
+    everything = set(listed.split())
+    expect(DEMO_PACKAGES <= runtime, f"scripts/deps --runtime lacks what the demo needs: "
+           f"{sorted(DEMO_PACKAGES - runtime)}")
+    expect(runtime < everything, f"--runtime lists what the full list lacks: "
+           f"{sorted(runtime - everything)}")
+    expect(not runtime & TEST_ONLY_PACKAGES, f"--runtime installs test peers: "
+           f"{sorted(runtime & TEST_ONLY_PACKAGES)}")
+
+    status, output = harness.run_command([DEPS, "--runtime", "--dry-run"], timeout=30)
+    expect_eq(status, 0, f"scripts/deps --runtime --dry-run: {output}")
+    expect("npm" not in output, f"scripts/deps --runtime would run npm: {output}")
+
+
 if __name__ == "__main__":
     harness.CASE_DEADLINE_S = CASE_DEADLINE_S
     harness.main(globals())

@@ -29,7 +29,8 @@ The check, inside, records as JSON what systemd says of each unit (`systemctl sh
 `is-active`), each daemon's credentials and sandbox as the kernel sees them (/proc/PID/status),
 answers through the router for an ordinary name (from the ISP) and for a pkarr name that it
 publishes on the testnet with pkdns-cli, `systemctl reload` of each daemon, pkdns's state
-directory after `systemctl stop pkdns` and the warm start that follows, the stop of the
+directory after `systemctl stop pkdns` and the warm start that follows (pkdns.toml names no
+state_dir: pkdns takes the unit's StateDirectory= from $STATE_DIRECTORY), the stop of the
 whole target, and the daemons' lines in the journal with their priorities. The cases here boot
 once and assert on that record. The journal goes to the container's console, which is the
 first case's log, printed when it fails. The container gets BOOT_TIMEOUT_S; then it is
@@ -269,6 +270,8 @@ def check_reloads():
 def check_state_directory(state):
     """pkdns stopped: its state directory; started again: warm, and the key resolves."""
     found = {}
+    with open("/etc/pkdns/pkdns.toml") as f:
+        found["config"] = f.read()
     mark = len(journal_lines("pkdns"))
     found["stop"] = run(["systemctl", "stop", "pkdns"])
     found["after stop"] = show("pkdns", UNIT_PROPERTIES)
@@ -317,6 +320,8 @@ def inside(out_dir):
     _check_deadline = time.monotonic() + CHECK_BUDGET_S
     results, state = {}, {}
     path = os.path.join(out_dir, RESULTS)
+    with open("/proc/1/comm") as f:  # the container's init: systemd, booted by nspawn
+        results["pid 1"] = f.read().strip()
     steps = [("units", check_units), ("sandbox", check_sandbox), ("names", check_names),
              ("pkarr", lambda: check_pkarr(state)), ("reload", check_reloads),
              ("state", lambda: check_state_directory(state)), ("stack stop", check_stack_stop),
@@ -438,16 +443,17 @@ def write(path, text, mode=0o644):
 
 
 def pkdns_toml(examples):
-    """The stack's pkdns.toml as installed, then our [dht] keys (docs/pkdns.md): the testnet
-    instead of the public DHT (which this container cannot reach), the state directory as
-    docs/deploy.md says, and a per-IP rate that suits a testnet whose nodes share 127.0.0.1."""
+    """The stack's pkdns.toml as installed, then our [dht] keys (docs/pkdns.md) that the
+    container's network needs: the testnet instead of the public DHT (which it cannot reach)
+    and a per-IP rate that suits a testnet whose nodes share 127.0.0.1. No state_dir, as
+    docs/deploy.md says: pkdns takes the unit's StateDirectory= from $STATE_DIRECTORY."""
     with open(os.path.join(examples, "pkdns.toml")) as f:
         stack = f.read()
     expect(stack.rstrip().endswith("[dht]"), "the stack's pkdns.toml ends in its [dht] section")
+    expect("state_dir" not in stack, "the stack's pkdns.toml names no state_dir")
     nodes = "".join(f'    "127.0.0.1:{TESTNET_PORT + i}",\n' for i in range(8))
     return stack + ("# added for the container: its loopback testnet\n"
                     f"bootstrap = [\n{nodes}    ]\n"
-                    'state_dir = "/var/lib/pkdns"\n'
                     "read_only = true\n"
                     "node_rate_limit = 1000\n")
 
@@ -621,7 +627,9 @@ def step(results, name):
 
 
 def test_the_stack_target_starts_three_ready_services(case):
-    units = step(booted(case), "units")
+    results = booted(case)
+    expect_eq(results.get("pid 1"), "systemd", "the container's PID 1, which ran the check")
+    units = step(results, "units")
     for helper in ("pkdns-e2e-isp.service", "pkdns-e2e-testnet.service"):
         expect_eq(units[helper]["is-active"], "active",
                   f"the test's {helper} (its last lines: {units[helper]['last lines']})")
@@ -706,6 +714,9 @@ def test_systemctl_reload_rereads_each_configuration_in_place(case):
 
 def test_pkdns_keeps_its_dht_state_in_its_state_directory(case):
     state = step(booted(case), "state")
+    # The directory comes from systemd ($STATE_DIRECTORY), not from the file.
+    expect(not re.search(r"^\s*state_dir\s*=", state["config"], re.M),
+           f"/etc/pkdns/pkdns.toml names a state_dir:\n{state['config']}")
     expect_eq(state["stop"][0], 0, f"systemctl stop pkdns: {state['stop'][1]}")
     stopped = state["after stop"]
     expect_eq((stopped["ActiveState"], stopped["Result"], stopped["ExecMainStatus"]),
