@@ -57,7 +57,18 @@ uint32_t pk_answer_ttl(const struct pk_answer *a, uint32_t ttl)
     if (ttl < a->cfg.min_ttl) {
         ttl = a->cfg.min_ttl;
     }
-    return ttl > a->cfg.max_ttl ? a->cfg.max_ttl : ttl;
+    if (ttl > a->cfg.max_ttl) {
+        ttl = a->cfg.max_ttl;
+    }
+    if (a->packet_stale) {
+        return ttl < PK_ANSWER_STALE_TTL_S ? ttl : PK_ANSWER_STALE_TTL_S;
+    }
+    if (ttl > a->packet_age_s) {
+        return ttl - a->packet_age_s;
+    }
+    /* Spent before its packet is, which only a change of the TTL bounds since the packet was
+     * cached allows: a fresh packet's records read 1 at the least (a TTL of 0 stays 0). */
+    return ttl < 1 ? ttl : 1;
 }
 
 void pk_answer_begin(struct pk_answer *a, struct pk_answer_out *o, uint8_t *out, size_t cap,
@@ -248,9 +259,17 @@ int pk_answer_start(struct pk_answer *a, const struct pk_answer_config *cfg,
 
 int pk_answer_feed_packet(struct pk_answer *a, const struct pk_packet *p, uint8_t *out, size_t cap)
 {
+    return pk_answer_feed_cached(a, p, 0, false, out, cap);
+}
+
+int pk_answer_feed_cached(struct pk_answer *a, const struct pk_packet *p, uint32_t age_s,
+                          bool stale, uint8_t *out, size_t cap)
+{
     if (a->step != PK_ANSWER_NEED_KEY) {
         return -EINVAL;
     }
+    a->packet_age_s = age_s;
+    a->packet_stale = stale;
     if (p == NULL) {
         return pk_answer_finish(a, DNS_RCODE_NXDOMAIN, true, DNS_EDE_NONE, NULL, out, cap);
     }

@@ -18,7 +18,8 @@
  * packet the question goes to the delegated server; else an empty NOERROR. A key without a
  * packet is NXDOMAIN. Following needs the client's RD bit and max_recursion_depth > 1, and
  * every name followed counts toward max_recursion_depth (SERVFAIL beyond it). TTLs from
- * packets are clamped to [min_ttl, max_ttl]. */
+ * packets are clamped to [min_ttl, max_ttl], then counted down by the time the packet has
+ * spent in the cache (pk_answer_feed_cached). */
 #ifndef PK_ANSWER_H
 #define PK_ANSWER_H
 
@@ -36,6 +37,7 @@
 #define PK_ANSWER_GLUE_MAX 8   /* ours: glue addresses offered for one delegation */
 #define PK_ANSWER_LOCAL_STEPS PK_ANSWER_CHAIN_MAX /* names followed inside a packet without RD */
 #define PK_ANSWER_OUT_MAX DNS_TCP_MAX             /* a buffer this large always holds the answer */
+#define PK_ANSWER_STALE_TTL_S 30 /* RFC 8767 4: TTL of records in a stale answer, at most */
 
 struct pk_answer_config {
     uint32_t min_ttl; /* seconds */
@@ -79,7 +81,9 @@ struct pk_answer {
     uint16_t qtype;
     struct addr servers[PK_ANSWER_GLUE_MAX]; /* NEED_SERVER */
     size_t n_servers;
-    size_t answer_len; /* DONE */
+    size_t answer_len;     /* DONE */
+    uint32_t packet_age_s; /* the packet being resolved: seconds in the cache */
+    bool packet_stale;     /* and past its TTL */
 
     size_t n_chain;
     struct pk_answer_link chain[PK_ANSWER_CHAIN_MAX];
@@ -95,6 +99,12 @@ int pk_answer_start(struct pk_answer *a, const struct pk_answer_config *cfg,
 /* Feeds the packet of the key asked for (decoded; NULL: the key has none). Returns the next
  * step, -EINVAL when no key was asked for or p is another key's, -ENOSPC as above. */
 int pk_answer_feed_packet(struct pk_answer *a, const struct pk_packet *p, uint8_t *out, size_t cap);
+
+/* Feeds a packet as pk_answer_feed_packet does, one that has spent age_s seconds in the cache:
+ * its records' TTLs are counted down by age_s (to 1 at the least), or, when it is stale (past
+ * its TTL, answering while a refresh runs), read PK_ANSWER_STALE_TTL_S at most. */
+int pk_answer_feed_cached(struct pk_answer *a, const struct pk_packet *p, uint32_t age_s,
+                          bool stale, uint8_t *out, size_t cap);
 
 /* Feeds the response to the query of pk_answer_write_query. A malformed or truncated one, or
  * one to another question, ends in SERVFAIL. Returns the next step, -EINVAL out of turn. */

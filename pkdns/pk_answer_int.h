@@ -31,7 +31,9 @@ int pk_answer_end(struct pk_answer *a, struct pk_answer_out *o, uint16_t ede_cod
 int pk_answer_finish(struct pk_answer *a, unsigned rcode, bool aa, uint16_t ede_code,
                      const char *ede_text, uint8_t *out, size_t cap);
 
-/* A TTL from a packet, clamped to [min_ttl, max_ttl]. */
+/* A TTL from the packet being resolved: clamped to [min_ttl, max_ttl], then counted down by
+ * the packet's age in the cache (never below 1 unless it is 0), or at most
+ * PK_ANSWER_STALE_TTL_S for a stale packet. */
 uint32_t pk_answer_ttl(const struct pk_answer *a, uint32_t ttl);
 
 /* Appends a CNAME to `target` to the chain and makes target the name being resolved.

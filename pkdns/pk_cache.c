@@ -287,6 +287,7 @@ static enum pk_cache_state pk_cache_get_packet(struct pk_cache *c, struct pk_cac
     out->packet = e->packet;
     out->len = e->len;
     out->ttl_left_s = stale ? 0 : (uint32_t)((ttl_ms - age) / 1000);
+    out->age_s = age / 1000 > UINT32_MAX ? UINT32_MAX : (uint32_t)(age / 1000);
     out->refresh = pk_cache_wants_refresh(c, e, now_ms, stale);
     if (out->refresh) {
         pk_cache_start_refresh(c, e, now_ms);

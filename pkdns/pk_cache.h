@@ -62,6 +62,7 @@ struct pk_cache_hit {
     const uint8_t *packet; /* FRESH, STALE: valid until the cache next changes */
     size_t len;
     uint32_t ttl_left_s; /* FRESH: seconds it stays fresh */
+    uint32_t age_s;      /* FRESH, STALE: seconds since the packet was stored or confirmed */
     bool refresh;        /* start a lookup for this key now; the cache counts it as running */
 };
 

@@ -204,8 +204,9 @@ static void pkdns_query_on_timeout(uv_timer_t *t)
                              : "no server answer within answer_timeout_ms");
 }
 
-/* Feeds the packet (NULL: none) to the resolution and goes on. */
-static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size_t len)
+/* Feeds the packet (NULL: none), age_s seconds in the cache, to the resolution and goes on. */
+static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size_t len,
+                             uint32_t age_s, bool stale)
 {
     struct pkdns_server *s = qr->s;
 
@@ -217,7 +218,8 @@ static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size
         pkdns_query_fail(qr, "bad packet");
         return;
     }
-    pkdns_query_step(qr, pk_answer_feed_packet(&qr->a, &s->packet, s->answer, sizeof(s->answer)));
+    pkdns_query_step(
+        qr, pk_answer_feed_cached(&qr->a, &s->packet, age_s, stale, s->answer, sizeof(s->answer)));
 }
 
 static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet, size_t len)
@@ -225,9 +227,9 @@ static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet,
     struct pkdns_query *qr = user;
 
     if (status == 0) {
-        pkdns_query_feed(qr, packet, len);
+        pkdns_query_feed(qr, packet, len, 0, false);
     } else if (status == -ENOENT) {
-        pkdns_query_feed(qr, NULL, 0);
+        pkdns_query_feed(qr, NULL, 0, 0, false);
     } else {
         pkdns_query_fail(qr, "DHT lookup failed");
     }
@@ -246,10 +248,10 @@ static void pkdns_query_need_key(struct pkdns_query *qr)
         if (hit.refresh) {
             pkdns_lookup_key(s->lookups, qr->a.key, NULL, now);
         }
-        pkdns_query_feed(qr, hit.packet, hit.len);
+        pkdns_query_feed(qr, hit.packet, hit.len, hit.age_s, hit.state == PK_CACHE_STALE);
         return;
     case PK_CACHE_NOT_FOUND:
-        pkdns_query_feed(qr, NULL, 0);
+        pkdns_query_feed(qr, NULL, 0, 0, false);
         return;
     case PK_CACHE_MISS:
         break;
@@ -287,6 +289,9 @@ static void pkdns_query_on_response(void *user, int status, uint8_t *answer, siz
         pkdns_query_fail(qr, "server failed");
         return;
     }
+    if (qr->a.step == PK_ANSWER_NEED_ICANN) {
+        pkdns_forward_remember(qr->s, &qr->a, answer, len);
+    }
     pkdns_query_step(
         qr, pk_answer_feed_response(&qr->a, answer, len, qr->s->answer, sizeof(qr->s->answer)));
 }
@@ -312,6 +317,21 @@ static void pkdns_query_need_server(struct pkdns_query *qr, const struct addr *s
     }
 }
 
+/* NEED_ICANN: the ICANN cache's answer when it has one, else the forward server's. */
+static void pkdns_query_need_icann(struct pkdns_query *qr)
+{
+    struct pkdns_server *s = qr->s;
+    int n = pkdns_forward_cached(s, &qr->a, s->icann_answer, sizeof(s->icann_answer));
+
+    if (n < 0) {
+        pkdns_query_need_server(qr, &s->cfg.forward);
+        return;
+    }
+    s->stats.icann_hits++;
+    pkdns_query_step(qr, pk_answer_feed_response(&qr->a, s->icann_answer, (size_t)n, s->answer,
+                                                 sizeof(s->answer)));
+}
+
 static void pkdns_query_step(struct pkdns_query *qr, int step)
 {
     if (step < 0) {
@@ -333,7 +353,7 @@ static void pkdns_query_step(struct pkdns_query *qr, int step)
         pkdns_query_need_key(qr);
         return;
     case PK_ANSWER_NEED_ICANN:
-        pkdns_query_need_server(qr, &qr->s->cfg.forward);
+        pkdns_query_need_icann(qr);
         return;
     case PK_ANSWER_NEED_SERVER:
         if (qr->a.n_servers == 0) {

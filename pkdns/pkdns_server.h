@@ -20,7 +20,7 @@ struct pkdns_server_stats {
     uint64_t queries;
     uint64_t pkarr;      /* queries for pkarr names */
     uint64_t forwarded;  /* queries sent to the forward server */
-    uint64_t icann_hits; /* forwarded names answered from the cache */
+    uint64_t icann_hits; /* ICANN names answered from the cache (asked, or behind a CNAME) */
     uint64_t timeouts;   /* pkarr queries answered SERVFAIL at answer_timeout_ms */
     uint64_t servfail;
     uint64_t formerr;

@@ -65,6 +65,7 @@ struct pkdns_server {
     struct pkdns_server_stats stats;
     struct pk_packet packet;           /* scratch for decoding a packet */
     uint8_t answer[PK_ANSWER_OUT_MAX]; /* scratch for the answer being made */
+    uint8_t icann_answer[DNS_TCP_MAX]; /* scratch for an ICANN answer read from the cache */
     uint8_t reply[DNS_TCP_MAX];
     int closing; /* handles still closing after stop */
     void (*done)(void *user);
@@ -91,6 +92,17 @@ void pkdns_query_received(void *user, const struct dns_client *c, const uint8_t 
 
 /* Forwards a query for an ICANN name, answering from the cache when it can. */
 void pkdns_forward_query(struct pkdns_query *qr);
+
+/* Copies the ICANN cache's answer to the question the resolution a asks the forward server
+ * (pk_answer_write_query) into out[0..cap), its TTLs counted down. Returns its length, or
+ * -ENOENT when none is cached (-ENOSPC when cap is too small). */
+int pkdns_forward_cached(struct pkdns_server *s, const struct pk_answer *a, uint8_t *out,
+                         size_t cap);
+
+/* Caches the forward server's answer to the question the resolution a asked, when it is
+ * cacheable (as a forwarded answer is). */
+void pkdns_forward_remember(struct pkdns_server *s, const struct pk_answer *a,
+                            const uint8_t *answer, size_t len);
 
 /* Creates the ICANN cache of cfg->icann_cache_mb. Returns 0 or -errno. */
 int pkdns_forward_cache_new(const struct pk_config *cfg, struct dns_cache **out);

@@ -1,7 +1,8 @@
 """The pkdns daemon's lookups on a loopback testnet of our own DHT nodes: CNAME and NS chains
-across keys, to ICANN names and to a delegated server with glue; keys that do not exist and
-labels that are not keys; 200 queries at once for 50 cold keys; the DHT cut off; SIGHUP with
-settings that need a restart; the DHT state in systemd's $STATE_DIRECTORY."""
+across keys, to ICANN names (asked once within their TTL) and to a delegated server with glue;
+keys that do not exist and labels that are not keys; 200 queries at once for 50 cold keys
+within the default answer_timeout_ms; the DHT cut off; SIGHUP with settings that need a
+restart; the DHT state in systemd's $STATE_DIRECTORY."""
 
 import concurrent.futures
 import os
@@ -17,6 +18,7 @@ import dns.flags  # noqa: E402
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
 import dns.rrset  # noqa: E402
 
 import dhtnet  # noqa: E402
@@ -29,6 +31,8 @@ ALIAS_SEED = bytes(range(31, 63))
 CHAIN_SEED = bytes(range(41, 73))
 ABSENT_SEED = bytes(range(141, 173))
 ZBASE32 = "ybndrfg8ejkmcpqxot1uwisza345h769"
+# 32 bytes of 0x02: 52 characters with zero padding bits, but no point of the ed25519 curve.
+OFF_CURVE_KEY = "yebyryonyebyryonyebyryonyebyryonyebyryonyebyryonyeby"
 EDE_NO_REACHABLE_AUTHORITY = 22
 TESTNET_NODES = 12
 
@@ -202,6 +206,30 @@ def test_cname_and_ns_chains_across_keys_and_to_icann(case):
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")
 
 
+def test_icann_name_behind_a_cname_is_asked_once_within_its_ttl(case):
+    net = dhtnet.Testnet(case, TESTNET_NODES)
+    alias = key_of(ALIAS_SEED)
+    upstream = harness.ScriptedServer(case, addr="127.0.0.1")
+    upstream.add("www.example.test", "A", "198.51.100.1", ttl=300)
+    publish(net, ALIAS_SEED, pkarr_message((f"ext.{alias}", 600, "CNAME", "www.example.test.")))
+    p = start_pkdns(case, upstream.port, net.addrs)
+
+    r = resolved(p, f"ext.{alias}")
+    harness.expect_answer(r, "A", ["198.51.100.1"], "the CNAME's target, from the forward server")
+    expect_eq(upstream.count("www.example.test", "A"), 1, "questions to the forward server")
+    time.sleep(2.2)  # both caches count the TTLs down by whole seconds
+    r = harness.query(p, f"ext.{alias}")
+    harness.expect_answer(r, "A", ["198.51.100.1"], "the CNAME's target again")
+    expect_eq(upstream.count("www.example.test", "A"), 1, "the second answer from the ICANN cache")
+    ttls = {dns.rdatatype.to_text(rr.rdtype): rr.ttl for rr in r.answer}
+    expect(0 < ttls["CNAME"] <= 598, f"the packet's CNAME TTL counted down from 600: {ttls}")
+    expect(0 < ttls["A"] <= 298, f"the forward server's A TTL counted down from 300: {ttls}")
+    r = harness.query(p, "www.example.test")
+    harness.expect_answer(r, "A", ["198.51.100.1"], "the ICANN name asked directly")
+    expect_eq(upstream.count("www.example.test", "A"), 1, "answered from the same cache")
+    expect_eq(p.stop(10), 0, "exit status after SIGTERM")
+
+
 def test_absent_keys_and_labels_that_are_not_keys_are_nxdomain(case):
     net = dhtnet.Testnet(case, TESTNET_NODES)
     upstream = harness.ScriptedServer(case, addr="127.0.0.1")
@@ -230,6 +258,11 @@ def test_absent_keys_and_labels_that_are_not_keys_are_nxdomain(case):
         r = harness.query(p, name)
         expect_eq(harness.rcode(r), "NXDOMAIN", f"a non-canonical 52-character label ({name})")
         expect(r.flags & dns.flags.AA, "answered by pkdns itself")
+    expect_eq(zbase32(bytes([2] * 32)), OFF_CURVE_KEY, "the off-curve key's spelling")
+    for name in (OFF_CURVE_KEY, "www." + OFF_CURVE_KEY, OFF_CURVE_KEY + ".key"):
+        r = harness.query(p, name)
+        expect_eq(harness.rcode(r), "NXDOMAIN", f"a canonical label off the curve ({name})")
+        expect(r.flags & dns.flags.AA, "answered by pkdns itself")
     expect_eq(upstream.count(), 0, "no such name forwarded")
     stats = p.stop_stats()
     expect_eq(stats["started"], 1 + len(failed),
@@ -237,7 +270,7 @@ def test_absent_keys_and_labels_that_are_not_keys_are_nxdomain(case):
 
 
 def test_200_queries_for_50_cold_keys_take_one_lookup_each(case):
-    net = dhtnet.Testnet(case, TESTNET_NODES)
+    net = dhtnet.Testnet(case, 20)  # more nodes than the other cases: 50 keys to spread
     seeds = [bytes([200, i]) + bytes(range(30)) for i in range(50)]
     seq = int(time.time() * 1_000_000)
 
@@ -252,8 +285,9 @@ def test_200_queries_for_50_cold_keys_take_one_lookup_each(case):
     upstream = harness.ScriptedServer(case, addr="127.0.0.1")
     # A burst of 50 DHT lookups allowed, then one a second: the 150 queries that join a lookup
     # already running (or find its packet cached) must not be charged for one. pkdns runs a
-    # few lookups at once and queues the rest, so that no answer is lost to a full socket.
-    p = start_pkdns(case, upstream.port, net.addrs, dns_extra="answer_timeout_ms = 15000",
+    # few lookups at once and queues the rest, so that no answer is lost to a full socket; on
+    # a loopback testnet all of it fits in the default answer_timeout_ms of 1500 ms.
+    p = start_pkdns(case, upstream.port, net.addrs, dns_extra="",
                     dht_extra="dht_query_rate_limit = 1\ndht_query_rate_limit_burst = 50")
 
     socks, wanted = {}, {}
@@ -277,6 +311,8 @@ def test_200_queries_for_50_cold_keys_take_one_lookup_each(case):
         for s in socks:
             s.close()
     expect_eq(len(answers), 200, "answers to 200 queries within 30 s")
+    servfail = [r for r in answers.values() if harness.rcode(r) == "SERVFAIL"]
+    expect(not servfail, f"{len(servfail)} SERVFAIL: lookups outlasted answer_timeout_ms")
     wrong = [(wanted[s], harness.describe(r)) for s, r in answers.items()
              if r.id != socks[s].id or harness.rcode(r) != "NOERROR"
              or harness.answer_texts(r, "A") != [wanted[s]]]
@@ -288,11 +324,13 @@ def test_200_queries_for_50_cold_keys_take_one_lookup_each(case):
 def test_dht_cut_off_serves_cached_answers_and_servfail_for_cold_keys(case):
     net = dhtnet.Testnet(case, TESTNET_NODES)
     warm, cold = key_of(TARGET_SEED), key_of(ALIAS_SEED)
-    publish(net, TARGET_SEED, pkarr_message((warm, 1, "A", "192.0.2.70")))
+    publish(net, TARGET_SEED, pkarr_message((warm, 1, "A", "192.0.2.70"),
+                                            (warm, 300, "TXT", '"kept for 300 s"')))
     publish(net, ALIAS_SEED, pkarr_message((cold, "A", "192.0.2.71")))
     upstream = harness.ScriptedServer(case, addr="127.0.0.1")
+    budget_s = 1.0
     p = start_pkdns(case, upstream.port, net.addrs,
-                    dns_extra="answer_timeout_ms = 1000\nmin_ttl = 1")
+                    dns_extra=f"answer_timeout_ms = {int(budget_s * 1000)}\nmin_ttl = 1")
     harness.expect_answer(resolved(p, warm), "A", ["192.0.2.70"], "the warm key, DHT up")
 
     expect_eq(net.stop(10), 0, "the testnet stops")
@@ -300,10 +338,20 @@ def test_dht_cut_off_serves_cached_answers_and_servfail_for_cold_keys(case):
     for attempt in range(2):
         r = harness.query(p, warm, timeout=5)
         harness.expect_answer(r, "A", ["192.0.2.70"], f"the cached key, DHT gone ({attempt})")
-        # Below the client's own 5 s: pkdns gives up after answer_timeout_ms.
+        expect_eq([rr.ttl for rr in r.answer], [1], "a stale answer keeps the record's 1 s TTL")
+        r = harness.query(p, warm, "TXT", timeout=5)
+        expect_eq([rr.ttl for rr in r.answer], [30], "a stale answer's 300 s record reads 30 s")
+        # pkdns gives up after answer_timeout_ms, well before the client's own 5 s. The 2 s
+        # margin is for a shared, busy machine; what matters is that the client never waits
+        # for its own timeout.
+        started = time.monotonic()
         r = harness.query(p, cold, timeout=5)
+        took = time.monotonic() - started
         expect_eq(harness.rcode(r), "SERVFAIL", f"a cold key, DHT gone ({attempt})")
         expect_eq(harness.ede_codes(r), [EDE_NO_REACHABLE_AUTHORITY], "EDE 22 with it")
+        expect(took < budget_s + 2.0,
+               f"SERVFAIL within answer_timeout_ms ({budget_s:.1f} s) and a margin: "
+               f"took {took:.2f} s")
     r = harness.query(p, "www." + cold, timeout=5)
     expect_eq(harness.rcode(r), "SERVFAIL", "not remembered as NXDOMAIN")
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")

@@ -152,7 +152,10 @@ def test_newer_packet_is_seen_once_the_ttl_runs_out(case):
     p = start_pkdns(case, net.addrs, upstream.port, min_ttl=1)
     r = resolved(p, key, "A")
     expect_eq(harness.answer_texts(r, "A"), ["192.0.2.30"], "the first packet's A")
-    expect_eq([rr.ttl for rr in r.answer], [2], "the record's own TTL (above min_ttl 1)")
+    # The record's own 2 s (above min_ttl 1), or 1 s when the answer came from the cache a
+    # second after a lookup stored the packet.
+    ttls = [rr.ttl for rr in r.answer]
+    expect(ttls in ([2], [1]), f"the record's own TTL, counted down at most: {ttls}")
 
     publish(net, UPDATE_SEED, first + 5_000_000, [
         {"name": "@", "type": "A", "ttl": 2, "data": "192.0.2.31"}])
@@ -211,6 +214,9 @@ def test_libtorrent_signed_packet_resolves(case):
     r = harness.query(p, "_sip._udp." + name, "SRV")
     expect_eq(harness.answer_texts(r, "SRV"), ["1 5 5060 sip." + name + "."],
               "the SRV record libtorrent signed")
+    expect_eq(dig(p, name, "A"), ["192.0.2.41"], "dig +short for libtorrent's A")
+    expect_eq(dig(p, "_sip._udp." + name.upper(), "SRV"), ["1", "5", "5060", f"sip.{name}."],
+              "dig +short for libtorrent's SRV, the key in capitals")
     expect_eq(p.stop(10), 0, "exit status after SIGTERM")
 
 

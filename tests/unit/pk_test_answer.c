@@ -1,6 +1,7 @@
 #include "dns_name.h"
 #include "dns_writer.h"
 #include "pk_answer.h"
+#include "pk_cache.h"
 #include "pk_seed.h"
 #include "pkarr_name.h"
 #include "unit.h"
@@ -24,6 +25,8 @@ static struct pk_answer_config cfg;
 static uint8_t tld[DNS_NAME_MAX];
 static struct pk_rr_set zone;
 static struct pk_packet pkt;
+static uint8_t sealed[PK_PACKET_MAX]; /* the signed packet pkt was decoded from */
+static size_t sealed_len;
 static struct pk_answer ans;
 static struct dns_query query;
 static uint8_t out[PK_ANSWER_OUT_MAX];
@@ -112,13 +115,14 @@ static void add_name(const char *rel, uint16_t type, const char *target, uint32_
 /* Signs the records gathered so far for key k and decodes them into pkt; starts a new zone. */
 static void seal(const struct test_key *k)
 {
-    uint8_t msg[2048], packet[PK_PACKET_MAX];
+    uint8_t msg[2048];
     int n = pk_packet_build_message(&zone, k->pk, msg, sizeof(msg));
 
     CHECK(n > 0);
-    n = pk_packet_sign(k->sk, 1, msg, (size_t)n, packet, sizeof(packet));
+    n = pk_packet_sign(k->sk, 1, msg, (size_t)n, sealed, sizeof(sealed));
     CHECK(n > 0);
-    CHECK_INT(pk_packet_decode(packet, (size_t)n, true, &pkt), 0);
+    sealed_len = (size_t)n;
+    CHECK_INT(pk_packet_decode(sealed, sealed_len, true, &pkt), 0);
     pk_rr_set_init(&zone);
 }
 
@@ -271,6 +275,19 @@ static bool is_a(size_t i, int section, const char *owner, const char *ip)
            memcmp(got_rr[i].rdata, addr, 4) == 0;
 }
 
+/* Asks for the A records of each name and checks that the start of the resolution answers
+ * NXDOMAIN with AA, looking nothing up. */
+static void check_nxdomain_at_once(const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        setup();
+        CHECK_INT(ask(names[i], DNS_TYPE_A), PK_ANSWER_DONE);
+        take_apart();
+        CHECK_INT(rcode(), DNS_RCODE_NXDOMAIN);
+        CHECK(got.flags & DNS_FLAG_AA);
+    }
+}
+
 /* ---- which queries are ours ---- */
 
 static void test_answer_forwards_a_name_without_a_key(void)
@@ -299,13 +316,7 @@ static void test_answer_broken_key_label_before_the_tld_is_nxdomain(void)
         "www.8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.KEY",
     };
 
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        setup();
-        CHECK_INT(ask(names[i], DNS_TYPE_A), PK_ANSWER_DONE);
-        take_apart();
-        CHECK_INT(rcode(), DNS_RCODE_NXDOMAIN);
-        CHECK(got.flags & DNS_FLAG_AA);
-    }
+    check_nxdomain_at_once(names, sizeof(names) / sizeof(names[0]));
 }
 
 static void test_answer_broken_key_label_before_another_tld_is_forwarded(void)
@@ -317,6 +328,21 @@ static void test_answer_broken_key_label_before_another_tld_is_forwarded(void)
     cfg.tld_len = 0;
     CHECK_INT(ask("8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewa.key", DNS_TYPE_A),
               PK_ANSWER_FORWARD);
+}
+
+/* 32 bytes of 0x02: 52 characters with zero padding bits, but no point of the curve (no x
+ * satisfies the curve equation for that y), so crypto_core_ed25519_is_valid_point refuses it. */
+#define OFF_CURVE_KEY "yebyryonyebyryonyebyryonyebyryonyebyryonyebyryonyeby"
+
+static void test_answer_key_off_the_curve_is_nxdomain(void)
+{
+    static const char *const names[] = {
+        OFF_CURVE_KEY,
+        "www." OFF_CURVE_KEY,
+        "www." OFF_CURVE_KEY ".key",
+    };
+
+    check_nxdomain_at_once(names, sizeof(names) / sizeof(names[0]));
 }
 
 static void test_answer_asks_for_the_key_of_the_name(void)
@@ -449,6 +475,90 @@ static void test_answer_ttls_are_clamped(void)
     pk_answer_feed_packet(&ans, &pkt, out, sizeof(out));
     take_apart();
     CHECK_INT(got_rr[0].ttl, 86400);
+}
+
+static void test_answer_cached_packet_ttls_count_down_by_its_age(void)
+{
+    setup();
+    add_name("www", DNS_TYPE_CNAME, "host.K1", 600);
+    add_a("host", "1.1.1.1", 300);
+    add_a("host", "2.2.2.2", 0); /* read as min_ttl, 60 */
+    seal(&k1);
+    ask("www.K1", DNS_TYPE_A);
+    CHECK_INT(pk_answer_feed_cached(&ans, &pkt, 45, false, out, sizeof(out)), PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(n_got, 3);
+    CHECK(is_rr(0, 0, "www.K1.", DNS_TYPE_CNAME, "host.K1."));
+    CHECK_INT(got_rr[0].ttl, 555);
+    CHECK_INT(got_rr[1].ttl, 255);
+    CHECK_INT(got_rr[2].ttl, 15);
+}
+
+static void test_answer_cached_packet_ttl_never_reads_below_one(void)
+{
+    /* Cached when min_ttl was larger: the packet is still fresh, the record's TTL is spent. */
+    setup();
+    cfg.min_ttl = 10;
+    add_a(".", "1.1.1.1", 10);
+    seal(&k1);
+    ask("K1", DNS_TYPE_A);
+    CHECK_INT(pk_answer_feed_cached(&ans, &pkt, 50, false, out, sizeof(out)), PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(got_rr[0].ttl, 1);
+}
+
+static void test_answer_stale_packet_ttls_read_30_at_most(void)
+{
+    setup();
+    cfg.min_ttl = 1;
+    add_a("www", "1.1.1.1", 300);
+    add_a("www", "2.2.2.2", 10);
+    seal(&k1);
+    ask("www.K1", DNS_TYPE_A);
+    CHECK_INT(pk_answer_feed_cached(&ans, &pkt, 400, true, out, sizeof(out)), PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(n_got, 2);
+    CHECK_INT(got_rr[0].ttl, PK_ANSWER_STALE_TTL_S);
+    CHECK_INT(got_rr[1].ttl, 10);
+}
+
+/* Feeds key 1's packet as the cache holds it at now_ms to a query for K1 A; returns the
+ * answer's first TTL. */
+static uint32_t ttl_from_cache(struct pk_cache *cache, uint64_t now_ms)
+{
+    struct pk_cache_hit hit;
+    struct pk_packet cached;
+
+    CHECK(pk_cache_get(cache, k1.pk, now_ms, &hit) != PK_CACHE_MISS);
+    CHECK_INT(pk_packet_decode(hit.packet, hit.len, false, &cached), 0);
+    ask("K1", DNS_TYPE_A);
+    CHECK_INT(pk_answer_feed_cached(&ans, &cached, hit.age_s, hit.state == PK_CACHE_STALE, out,
+                                    sizeof(out)),
+              PK_ANSWER_DONE);
+    take_apart();
+    CHECK_INT(n_got, 1);
+    return got_rr[0].ttl;
+}
+
+static void test_answer_ttls_from_the_cache_follow_the_clock(void)
+{
+    /* A fake clock: milliseconds since the Unix epoch, starting at 2023-10-11. */
+    const uint64_t t0_ms = 1697016827000ull;
+    struct pk_cache_config cc = {
+        .max_bytes = 1 << 20, .min_ttl_s = 60, .max_ttl_s = 86400, .max_stale_s = 3600};
+    struct pk_cache *cache;
+
+    setup();
+    add_a(".", "1.1.1.1", 300);
+    seal(&k1);
+    CHECK_INT(pk_cache_new(&cc, &cache), 0);
+    CHECK_INT(pk_cache_put(cache, sealed, sealed_len, t0_ms), 1);
+    CHECK_INT(ttl_from_cache(cache, t0_ms + 500), 300);
+    CHECK_INT(ttl_from_cache(cache, t0_ms + 100 * 1000), 200);
+    CHECK_INT(ttl_from_cache(cache, t0_ms + 299999), 1);
+    CHECK_INT(ttl_from_cache(cache, t0_ms + 300 * 1000), PK_ANSWER_STALE_TTL_S); /* stale */
+    CHECK_INT(ttl_from_cache(cache, t0_ms + 1000 * 1000), PK_ANSWER_STALE_TTL_S);
+    pk_cache_free(cache);
 }
 
 static void test_answer_any_lists_every_record_at_the_name(void)
@@ -908,6 +1018,7 @@ int main(void)
         UNIT(test_answer_broken_key_label_is_nxdomain),
         UNIT(test_answer_broken_key_label_before_the_tld_is_nxdomain),
         UNIT(test_answer_broken_key_label_before_another_tld_is_forwarded),
+        UNIT(test_answer_key_off_the_curve_is_nxdomain),
         UNIT(test_answer_asks_for_the_key_of_the_name),
         UNIT(test_answer_any_is_dropped_when_disabled),
         UNIT(test_answer_other_class_is_refused),
@@ -918,6 +1029,10 @@ int main(void)
         UNIT(test_answer_missing_type_is_nodata),
         UNIT(test_answer_missing_name_is_nodata),
         UNIT(test_answer_ttls_are_clamped),
+        UNIT(test_answer_cached_packet_ttls_count_down_by_its_age),
+        UNIT(test_answer_cached_packet_ttl_never_reads_below_one),
+        UNIT(test_answer_stale_packet_ttls_read_30_at_most),
+        UNIT(test_answer_ttls_from_the_cache_follow_the_clock),
         UNIT(test_answer_any_lists_every_record_at_the_name),
         UNIT(test_answer_edns_query_gets_an_opt_record),
         UNIT(test_answer_cname_inside_the_packet_is_followed),

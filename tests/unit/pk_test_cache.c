@@ -69,6 +69,18 @@ static size_t packet(uint8_t *out, uint8_t fill, uint32_t ttl, uint64_t timestam
     return (size_t)n;
 }
 
+/* A new cache holding the packet of key 1 (one record of `ttl`, written to p), stored at T0.
+ * Returns the packet's length. */
+static size_t start_with_packet(uint8_t *p, uint32_t ttl)
+{
+    size_t len = packet(p, 1, ttl, T0_MS * 1000, 0);
+
+    setup();
+    start();
+    CHECK_INT(pk_cache_put(cache, p, len, T0_MS), 1);
+    return len;
+}
+
 static const uint8_t *key_of(uint8_t fill)
 {
     static uint8_t pk[PK_PACKET_KEY_LEN];
@@ -90,17 +102,31 @@ static void test_cache_unknown_key_is_a_miss(void)
 static void test_cache_packet_is_fresh_for_its_smallest_ttl(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 120, T0_MS * 1000, 0);
+    size_t len = start_with_packet(p, 120);
 
-    setup();
-    start();
-    CHECK_INT(pk_cache_put(cache, p, len, T0_MS), 1);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 119 * SECOND, &hit), PK_CACHE_FRESH);
     CHECK_INT(hit.len, len);
     CHECK_MEM(hit.packet, p, len);
     CHECK_INT(hit.ttl_left_s, 1);
     CHECK(!hit.refresh);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 120 * SECOND, &hit), PK_CACHE_STALE);
+}
+
+static void test_cache_hit_tells_the_packet_age(void)
+{
+    uint8_t p[PK_PACKET_MAX];
+    size_t len = start_with_packet(p, 120);
+
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 999, &hit), PK_CACHE_FRESH);
+    CHECK_INT(hit.age_s, 0);
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 45 * SECOND + 500, &hit), PK_CACHE_FRESH);
+    CHECK_INT(hit.age_s, 45);
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 200 * SECOND, &hit), PK_CACHE_STALE);
+    CHECK_INT(hit.age_s, 200);
+
+    pk_cache_put(cache, p, len, T0_MS + 210 * SECOND); /* the same packet seen again */
+    CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 215 * SECOND, &hit), PK_CACHE_FRESH);
+    CHECK_INT(hit.age_s, 5);
 }
 
 static void test_cache_ttl_is_clamped_to_min_and_max(void)
@@ -124,11 +150,8 @@ static void test_cache_ttl_is_clamped_to_min_and_max(void)
 static void test_cache_stale_answer_asks_for_one_refresh(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 60, T0_MS * 1000, 0);
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 60);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 61 * SECOND, &hit), PK_CACHE_STALE);
     CHECK(hit.refresh);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 62 * SECOND, &hit), PK_CACHE_STALE);
@@ -140,11 +163,8 @@ static void test_cache_stale_answer_asks_for_one_refresh(void)
 static void test_cache_refresh_result_makes_the_entry_fresh(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 60, T0_MS * 1000, 0);
+    size_t len = start_with_packet(p, 60);
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
     pk_cache_get(cache, key_of(1), T0_MS + 61 * SECOND, &hit);
     CHECK_INT(pk_cache_put(cache, p, len, T0_MS + 62 * SECOND), 1); /* the same packet again */
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 63 * SECOND, &hit), PK_CACHE_FRESH);
@@ -154,12 +174,9 @@ static void test_cache_refresh_result_makes_the_entry_fresh(void)
 static void test_cache_stale_entry_expires_after_max_stale(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 60, T0_MS * 1000, 0);
     struct pk_cache_stats st;
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 60);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + (60 + 3599) * SECOND, &hit), PK_CACHE_STALE);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + (60 + 3600) * SECOND, &hit), PK_CACHE_MISS);
     pk_cache_stats(cache, &st);
@@ -179,11 +196,8 @@ static void test_cache_not_found_is_remembered_briefly(void)
 static void test_cache_not_found_does_not_replace_a_packet(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 60, T0_MS * 1000, 0);
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 60);
     CHECK_INT(pk_cache_put_not_found(cache, key_of(1), T0_MS + 70 * SECOND), 0);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 70 * SECOND, &hit), PK_CACHE_STALE);
 }
@@ -310,11 +324,8 @@ static void test_cache_is_bounded_and_evicts_the_least_recently_used(void)
 static void test_cache_popular_entry_asks_for_refresh_before_expiry(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 100, T0_MS * 1000, 0);
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 100);
     for (int i = 0; i < 3; i++) {
         pk_cache_get(cache, key_of(1), T0_MS + 10 * SECOND, &hit);
         CHECK(!hit.refresh); /* popular, but not near expiry yet */
@@ -328,11 +339,8 @@ static void test_cache_popular_entry_asks_for_refresh_before_expiry(void)
 static void test_cache_unpopular_entry_waits_for_expiry(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 100, T0_MS * 1000, 0);
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 100);
     CHECK_INT(pk_cache_get(cache, key_of(1), T0_MS + 95 * SECOND, &hit), PK_CACHE_FRESH);
     CHECK(!hit.refresh);
 }
@@ -422,12 +430,9 @@ static void test_cache_configure_takes_new_ttl_bounds_for_new_packets(void)
 static void test_cache_configure_refuses_a_bad_config_and_keeps_the_old(void)
 {
     uint8_t p[PK_PACKET_MAX];
-    size_t len = packet(p, 1, 300, T0_MS * 1000, 0);
     struct pk_cache_config bad;
 
-    setup();
-    start();
-    pk_cache_put(cache, p, len, T0_MS);
+    start_with_packet(p, 300);
     bad = cfg;
     bad.max_bytes = PK_CACHE_MIN_BYTES - 1;
     CHECK_INT(pk_cache_configure(cache, &bad), -EINVAL);
@@ -442,6 +447,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT(test_cache_unknown_key_is_a_miss),
         UNIT(test_cache_packet_is_fresh_for_its_smallest_ttl),
+        UNIT(test_cache_hit_tells_the_packet_age),
         UNIT(test_cache_ttl_is_clamped_to_min_and_max),
         UNIT(test_cache_stale_answer_asks_for_one_refresh),
         UNIT(test_cache_refresh_result_makes_the_entry_fresh),
