@@ -130,16 +130,30 @@ int dns_reply_identity(const struct dns_query *q, const char *identity, const ch
     return dns_writer_finish(&w);
 }
 
+/* The bits of the client's own query that its reply carries whatever the answer said, as
+ * dnsdist's restoreFlags does: RD (RFC 1035 4.1.1: copied into the response) and CD (RFC 4035
+ * 3.2.2: copied too). An answer made for another client's query, or a backend that changed
+ * them, must not change what this client reads. */
+#define DNS_REPLY_CLIENT_FLAGS (DNS_FLAG_RD | DNS_FLAG_CD)
+
+static uint16_t dns_reply_client_flags(const struct dns_query *q, uint16_t answer_flags)
+{
+    return (uint16_t)((answer_flags & ~DNS_REPLY_CLIENT_FLAGS) |
+                      (q->hdr.flags & DNS_REPLY_CLIENT_FLAGS));
+}
+
 int dns_reply_for_client(const struct dns_query *q, bool udp, const uint8_t *answer, size_t len,
                          uint8_t *out, size_t cap)
 {
     struct dns_header h;
+    uint16_t flags;
 
     if (dns_msg_header(answer, len, &h) != 0) {
         return -EINVAL;
     }
+    flags = dns_reply_client_flags(q, h.flags);
     if (udp && len > q->udp_payload) {
-        return dns_reply_truncated(q, (uint16_t)(h.flags & ~DNS_FLAG_TC), out, cap);
+        return dns_reply_truncated(q, (uint16_t)(flags & ~DNS_FLAG_TC), out, cap);
     }
     if (len > cap) {
         return -ENOSPC;
@@ -147,5 +161,7 @@ int dns_reply_for_client(const struct dns_query *q, bool udp, const uint8_t *ans
     memmove(out, answer, len);
     out[0] = (uint8_t)(q->hdr.id >> 8);
     out[1] = (uint8_t)q->hdr.id;
+    out[2] = (uint8_t)(flags >> 8);
+    out[3] = (uint8_t)flags;
     return (int)len;
 }

@@ -35,9 +35,9 @@ bool dns_reply_is_identity(const struct dns_query *q);
 int dns_reply_identity(const struct dns_query *q, const char *identity, const char *version,
                        uint8_t *out, size_t cap);
 
-/* Copies `answer` into out for the client of `q`: restores the client's ID and fits the
- * answer to the client's UDP limit (a TC reply when it does not fit; `udp` false for TCP).
- * Returns the length or a negative error. */
+/* Copies `answer` into out for the client of `q`: restores the client's ID and the RD and CD
+ * bits of its query (as dnsdist does), and fits the answer to the client's UDP limit (a TC
+ * reply when it does not fit; `udp` false for TCP). Returns the length or a negative error. */
 int dns_reply_for_client(const struct dns_query *q, bool udp, const uint8_t *answer, size_t len,
                          uint8_t *out, size_t cap);
 

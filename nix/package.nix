@@ -13,6 +13,7 @@
   c-ares,
   libinih,
   nettle,
+  gmp,
   util-linux,
 }:
 
@@ -60,6 +61,7 @@ stdenv.mkDerivation {
     c-ares
     libinih
     nettle
+    gmp
   ];
 
   cmakeFlags = [

@@ -25,6 +25,8 @@ struct rt_main {
     const char *config_file;
     const char *locals[RT_MAX_LISTEN];
     size_t n_locals;
+    unsigned threads_override; /* --threads; 0: the file's (or its default) */
+    unsigned threads;          /* the loops running */
     int verbose;
     bool check_only, print_config;
     uv_signal_t sig_hup, sig_term, sig_int, sig_usr1;
@@ -41,11 +43,26 @@ static void rt_main_usage(FILE *to)
                 "exit\n"
                 "  -l, --local ADDR    listen on ADDR (IP[:PORT]) instead of the configured\n"
                 "                      addresses; may be repeated\n"
+                "  -t, --threads N     run N loops (1 to 64), whatever the file says\n"
                 "  -v, --verbose       log every query (debug level)\n"
                 "  -h, --help          show this help\n"
                 "      --version       show the version\n\n"
                 "Signals: SIGHUP reloads the configuration, SIGUSR1 logs the counters,\n"
                 "SIGTERM and SIGINT stop. See docs/router.md.\n");
+}
+
+/* --threads N: 1 to RT_MAX_THREADS. Returns 0 or RT_EXIT_USAGE after saying why. */
+static int rt_main_threads_arg(struct rt_main *m, const char *text)
+{
+    uint64_t n;
+
+    if (conf_parse_uint(text, 1, RT_MAX_THREADS, &n) != 0) {
+        fprintf(stderr, "pkdns-router: --threads takes a number from 1 to %d, not '%s'\n",
+                RT_MAX_THREADS, text);
+        return RT_EXIT_USAGE;
+    }
+    m->threads_override = (unsigned)n;
+    return 0;
 }
 
 /* Reads the command line into m. Returns 0, 1 after --help or --version, or RT_EXIT_USAGE. */
@@ -54,7 +71,15 @@ static int rt_main_args(struct rt_main *m, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_next = i + 1 < argc;
-        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && has_next) {
+        if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has_next) {
+            if (rt_main_threads_arg(m, argv[++i]) != 0) {
+                return RT_EXIT_USAGE;
+            }
+        } else if (strncmp(a, "--threads=", 10) == 0) {
+            if (rt_main_threads_arg(m, a + 10) != 0) {
+                return RT_EXIT_USAGE;
+            }
+        } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && has_next) {
             m->config_file = argv[++i];
         } else if (strncmp(a, "--config=", 9) == 0) {
             m->config_file = a + 9;
@@ -83,8 +108,8 @@ static int rt_main_args(struct rt_main *m, int argc, char **argv)
     return 0;
 }
 
-/* Builds the configuration from the file and the --local options. Returns 0 or -EINVAL after
- * reporting every error. */
+/* Builds the configuration from the file and the --local and --threads options. Returns 0 or
+ * -EINVAL after reporting every error. */
 static int rt_main_load(const struct rt_main *m, struct rt_config *cfg)
 {
     struct conf_ctx ctx = {0};
@@ -106,6 +131,9 @@ static int rt_main_load(const struct rt_main *m, struct rt_config *cfg)
             cfg->n_listen++;
         }
     }
+    if (m->threads_override > 0) {
+        cfg->threads = m->threads_override;
+    }
     return ctx.errors == 0 ? 0 : -EINVAL;
 }
 
@@ -117,28 +145,56 @@ static void rt_main_close_walk(uv_handle_t *h, void *arg)
     }
 }
 
-static void rt_main_reload(struct rt_main *m)
+/* Reports a reload once every loop has taken it (rc 0) or, when one could not (loop, from
+ * 1) or the file was bad (loop 0), none has. */
+static void rt_main_reloaded(void *arg, int rc, unsigned loop)
 {
-    struct rt_config *cfg = malloc(sizeof(*cfg));
-    bool applied = false;
+    const struct rt_main *m = arg;
 
-    sdnotify_reloading();
-    if (cfg != NULL && rt_main_load(m, cfg) == 0) {
-        if (m->loops != NULL) {
-            rt_threads_reload(m->loops, cfg);
-            applied = true;
-        } else {
-            applied = router_reload(m->router, cfg) == 0;
-        }
-    }
-    if (applied) {
+    if (rc == 0) {
         log_info(RT_MAIN_TAG, "configuration reloaded from %s",
                  m->config_file != NULL ? m->config_file : "(none)");
+    } else if (loop > 0) {
+        log_err(RT_MAIN_TAG,
+                "new configuration not applied: loop %u could not take it (%s); every loop is "
+                "keeping the old one",
+                loop, strerror(-rc));
     } else {
         log_err(RT_MAIN_TAG, "new configuration not applied; keeping the old one");
     }
-    free(cfg);
     sdnotify_send("READY=1");
+}
+
+/* The loops are made at start: a reload cannot add or take away any. */
+static void rt_main_warn_threads(const struct rt_main *m, const struct rt_config *cfg)
+{
+    if (cfg->threads != m->threads) {
+        log_warn(RT_MAIN_TAG,
+                 "the new configuration would run %u loop%s (threads, or its default) where %u "
+                 "run: a change of threads needs a restart, so the %u go on",
+                 cfg->threads, cfg->threads > 1 ? "s" : "", m->threads, m->threads);
+    }
+}
+
+static void rt_main_reload(struct rt_main *m)
+{
+    struct rt_config *cfg = malloc(sizeof(*cfg));
+    int rc;
+
+    sdnotify_reloading();
+    rc = cfg != NULL ? rt_main_load(m, cfg) : -ENOMEM;
+    if (rc == 0) {
+        rt_main_warn_threads(m, cfg);
+    }
+    if (rc == 0 && m->loops != NULL) {
+        rt_threads_reload(m->loops, cfg, rt_main_reloaded, m); /* reports when all have answered */
+    } else {
+        if (rc == 0) {
+            rc = router_reload(m->router, cfg);
+        }
+        rt_main_reloaded(m, rc, 0);
+    }
+    free(cfg);
 }
 
 static void rt_main_on_signal(uv_signal_t *s, int signum)
@@ -204,6 +260,7 @@ static int rt_main_run(struct rt_main *m, const struct rt_config *cfg)
 
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&m->loop);
+    m->threads = cfg->threads;
     if (cfg->threads > 1) {
         rc = rt_threads_start(&m->loop, cfg, cfg->threads, rt_main_on_ready, m, &m->loops);
     } else {

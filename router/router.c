@@ -282,7 +282,7 @@ static void router_check_staged(struct router *r)
     struct rt_staged *st = &r->staged;
 
     /* Modes up and down give their verdict while the backends are still being opened. */
-    if (st->cfg == NULL || st->opening) {
+    if (st->cfg == NULL || st->opening || st->held) {
         return;
     }
     for (size_t i = 0; i < st->cfg->n_backends; i++) {
@@ -399,13 +399,16 @@ int router_start(struct router *r)
     return 0;
 }
 
-int router_reload(struct router *r, const struct rt_config *cfg)
+int router_reload_stage(struct router *r, const struct rt_config *cfg)
 {
     struct rt_config *next = NULL;
     struct rt_rules *rules = NULL;
     int rc = router_prepare(cfg, &next, &rules);
 
     if (rc != 0) {
+        if (r->staged.held) {
+            router_discard_staged(r); /* an older one, held, is no longer wanted either */
+        }
         return rc;
     }
     /* Where we listen is fixed at start: the sockets may need privileges we dropped since. */
@@ -413,7 +416,28 @@ int router_reload(struct router *r, const struct rt_config *cfg)
     next->n_listen = r->cfg->n_listen;
     rc = router_stage(r, next, rules);
     if (rc == 0) {
-        router_check_staged(r);
+        r->staged.held = true;
+    }
+    return rc;
+}
+
+void router_reload_release(struct router *r)
+{
+    r->staged.held = false;
+    router_check_staged(r);
+}
+
+void router_reload_discard(struct router *r)
+{
+    router_discard_staged(r);
+}
+
+int router_reload(struct router *r, const struct rt_config *cfg)
+{
+    int rc = router_reload_stage(r, cfg);
+
+    if (rc == 0) {
+        router_reload_release(r);
     }
     return rc;
 }

@@ -42,6 +42,18 @@ void router_when_ready(struct router *r, void (*cb)(void *arg), void *arg);
  * configuration then stays). */
 int router_reload(struct router *r, const struct rt_config *cfg);
 
+/* router_reload in two steps, for several routers that must all take a configuration or all
+ * keep theirs: stages cfg (opening the backends it adds) but holds it back. Returns 0 or an
+ * error, after which nothing is staged and the running configuration stays. */
+int router_reload_stage(struct router *r, const struct rt_config *cfg);
+
+/* Lets the staged configuration come into force (once its new backends have their first
+ * verdicts); nothing when none is staged. */
+void router_reload_release(struct router *r);
+
+/* Drops the staged configuration, closing the backends it opened; the running one stays. */
+void router_reload_discard(struct router *r);
+
 /* The address endpoint i is bound to (tests bind port 0). */
 int router_local_addr(const struct router *r, size_t i, struct addr *out);
 

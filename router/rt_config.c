@@ -81,6 +81,21 @@ void rt_config_cache_defaults(struct rt_cache_config *c, uint32_t size)
     c->max_negative_ttl = RT_CACHE_DEFAULT_MAX_NEGATIVE_TTL;
 }
 
+/* A pool name is a word of the INI file, in a section header and in lists: nothing there may
+ * end it, start a comment or a quoted string, or break its line. */
+static bool rt_config_pool_name_ok(const char *name)
+{
+    if (strlen(name) >= RT_NAME_MAX || name[strcspn(name, " \t,;[]\"")] != '\0') {
+        return false;
+    }
+    for (const char *p = name; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name)
 {
     for (size_t i = 0; i < cfg->n_pools; i++) {
@@ -92,8 +107,10 @@ int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name
         conf_error(ctx, "more than %d pools", RT_MAX_POOLS);
         return -ENOSPC;
     }
-    if (strlen(name) >= RT_NAME_MAX || name[strcspn(name, " \t,;[]")] != '\0') {
-        conf_error(ctx, "pool name '%s': at most %d characters, no spaces, commas or brackets",
+    if (!rt_config_pool_name_ok(name)) {
+        conf_error(ctx,
+                   "pool name '%s': at most %d characters, no spaces, commas, semicolons, "
+                   "quotes, brackets or control characters",
                    name, RT_NAME_MAX - 1);
         return -EINVAL;
     }

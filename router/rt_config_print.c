@@ -1,17 +1,59 @@
 /* --print-config: any configuration, whichever format it was read from, written back in the
- * native INI format, so that a dnsdist file can be converted once and for all. */
+ * native INI format, so that a dnsdist file can be converted once and for all. What is
+ * printed reads back as the same configuration: texts that a bare value cannot carry are
+ * quoted (rt_ini_text.h), lists go over as many `key =` lines as inih's line length needs,
+ * and a name that a section header cannot spell comes as a `name =` key. */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dns_name.h"
 #include "rt_config.h"
+#include "rt_ini_text.h"
 #include "rt_names.h"
 
-static void rt_config_print_prefix(const struct addr_prefix *p, FILE *out)
+#define RT_PRINT_COMMENT_CHUNK 96 /* bytes of the file name per comment line */
+
+/* A list being written as `key = a b c` lines. */
+struct rt_print_list {
+    FILE *out;
+    const char *key;
+    size_t col;
+    bool line_open;
+};
+
+/* Adds an item, starting another `key =` line when this one would grow past the print width
+ * (the reader adds the items of every line to those before). */
+static void rt_print_list_add(struct rt_print_list *l, const char *item)
+{
+    size_t width = rt_ini_item_width(item);
+
+    if (l->line_open && l->col + 1 + width > RT_INI_PRINT_WIDTH) {
+        fputc('\n', l->out);
+        l->line_open = false;
+    }
+    if (!l->line_open) {
+        fprintf(l->out, "%s =", l->key);
+        l->col = strlen(l->key) + 2;
+        l->line_open = true;
+    }
+    fputc(' ', l->out);
+    l->col += 1 + rt_ini_print_item(l->out, item);
+}
+
+/* Ends the list; one with no items still gets its `key =` line (an empty ACL, say). */
+static void rt_print_list_end(struct rt_print_list *l)
+{
+    if (!l->line_open) {
+        fprintf(l->out, "%s =", l->key);
+    }
+    fputc('\n', l->out);
+}
+
+static void rt_config_print_prefix(const struct addr_prefix *p, char *text, size_t cap)
 {
     struct addr a = {0};
-    char text[ADDR_TEXT_MAX];
+    char ip[ADDR_TEXT_MAX];
 
     if (p->family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&a.sa;
@@ -24,23 +66,31 @@ static void rt_config_print_prefix(const struct addr_prefix *p, FILE *out)
         memcpy(&sin6->sin6_addr, p->bytes, 16);
         a.len = sizeof(*sin6);
     }
-    fprintf(out, "%s/%u", addr_format_ip(&a, text, sizeof(text)), (unsigned)p->bits);
+    snprintf(text, cap, "%s/%u", addr_format_ip(&a, ip, sizeof(ip)), (unsigned)p->bits);
+}
+
+static void rt_config_print_addresses(const struct rt_config *cfg, FILE *out)
+{
+    struct rt_print_list listen = {.out = out, .key = "listen"};
+    struct rt_print_list acl = {.out = out, .key = "acl"};
+    char text[ADDR_TEXT_MAX + 8];
+
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        rt_print_list_add(&listen, addr_format(&cfg->listen[i], text, sizeof(text)));
+    }
+    rt_print_list_end(&listen);
+    for (size_t i = 0; i < cfg->n_acl; i++) {
+        rt_config_print_prefix(&cfg->acl[i], text, sizeof(text));
+        rt_print_list_add(&acl, text);
+    }
+    rt_print_list_end(&acl);
 }
 
 static void rt_config_print_router(const struct rt_config *cfg, FILE *out)
 {
-    char text[ADDR_TEXT_MAX];
-
-    fprintf(out, "[router]\nlisten =");
-    for (size_t i = 0; i < cfg->n_listen; i++) {
-        fprintf(out, " %s", addr_format(&cfg->listen[i], text, sizeof(text)));
-    }
-    /* A few per line: inih reads lines of at most 200 bytes. */
-    for (size_t i = 0; i < cfg->n_acl; i++) {
-        fprintf(out, i % 4 == 0 ? "\nacl = " : " ");
-        rt_config_print_prefix(&cfg->acl[i], out);
-    }
-    fprintf(out, "\npolicy = %s\n", rt_config_policy_name(cfg->policy));
+    fprintf(out, "[router]\n");
+    rt_config_print_addresses(cfg, out);
+    fprintf(out, "policy = %s\n", rt_config_policy_name(cfg->policy));
     fprintf(out, "timeout_ms = %u\n", cfg->timeout_ms);
     fprintf(out, "retry = %s\n", cfg->retry ? "yes" : "no");
     fprintf(out, "on_timeout = %s\n", cfg->servfail_timeout ? "servfail" : "drop");
@@ -50,6 +100,7 @@ static void rt_config_print_router(const struct rt_config *cfg, FILE *out)
         fprintf(out, "rate_limit_qps = %u\nrate_limit_burst = %u\nrate_limit_action = %s\n",
                 cfg->rate_qps, cfg->rate_burst,
                 cfg->rate_action == RT_LIMIT_REFUSED ? "refused" : "drop");
+        fprintf(out, "rate_limit_table = %u\n", cfg->rate_table_size);
     }
     if (cfg->tcp_clients > 0) {
         fprintf(out, "tcp_clients = %u\n", cfg->tcp_clients);
@@ -83,27 +134,45 @@ static void rt_config_print_pool(const struct rt_pool_config *p, FILE *out)
     }
 }
 
-static void rt_config_print_backend(const struct rt_config *cfg, const struct rt_backend_config *b,
-                                    FILE *out)
+/* "[kind NAME]", or, for a name the header cannot spell, "[kind kind-N]" and a `name` key. */
+static void rt_config_print_header(const char *kind, size_t index, const char *name, FILE *out)
 {
-    char text[DNS_NAME_TEXT_MAX];
-    bool named_pool = false;
+    if (rt_ini_bare_name(name)) {
+        fprintf(out, "\n[%s %s]\n", kind, name);
+        return;
+    }
+    fprintf(out, "\n[%s %s-%zu]\n", kind, kind, index + 1);
+    rt_ini_print_text(out, "name = ", name);
+}
 
-    fprintf(out, "\n[backend %s]\n", b->name);
-    fprintf(out, "address = %s\n", addr_format(&b->addr, text, sizeof(text)));
+/* The pools of a backend, the default pool spelled "" (none when that is its only pool). */
+static void rt_config_print_backend_pools(const struct rt_config *cfg,
+                                          const struct rt_backend_config *b, FILE *out)
+{
+    struct rt_print_list pools = {.out = out, .key = "pool"};
+
+    if (b->n_pools == 1 && cfg->pools[b->pools[0]].name[0] == '\0') {
+        return;
+    }
     for (size_t p = 0; p < b->n_pools; p++) {
-        named_pool = named_pool || cfg->pools[b->pools[p]].name[0] != '\0';
+        rt_print_list_add(&pools, cfg->pools[b->pools[p]].name);
     }
-    if (named_pool) {
-        fprintf(out, "pool =");
-        for (size_t p = 0; p < b->n_pools; p++) {
-            fprintf(out, " %s", cfg->pools[b->pools[p]].name);
-        }
-        fputc('\n', out);
+    if (b->n_pools > 0) {
+        rt_print_list_end(&pools);
     }
+}
+
+static void rt_config_print_backend(const struct rt_config *cfg, size_t index, FILE *out)
+{
+    const struct rt_backend_config *b = &cfg->backends[index];
+    char text[DNS_NAME_TEXT_MAX];
+
+    rt_config_print_header("backend", index, b->name, out);
+    fprintf(out, "address = %s\n", addr_format(&b->addr, text, sizeof(text)));
+    rt_config_print_backend_pools(cfg, b, out);
     fprintf(out, "health_check = %s\n", rt_config_health_name(b->health));
     dns_name_to_text(b->check_name, b->check_name_len, text, sizeof(text));
-    fprintf(out, "check_name = %s\n", text);
+    rt_ini_print_text(out, "check_name = ", text);
     fprintf(out, "check_type = %s\n", rt_names_qtype(b->check_type, text, sizeof(text)));
     if (b->check_class == DNS_CLASS_IN || b->check_class == DNS_CLASS_CH) {
         fprintf(out, "check_class = %s\n", b->check_class == DNS_CLASS_IN ? "IN" : "CH");
@@ -117,24 +186,35 @@ static void rt_config_print_backend(const struct rt_config *cfg, const struct rt
     fprintf(out, "tcp_only = %s\nsockets = %u\n", b->tcp_only ? "yes" : "no", b->sockets);
 }
 
-static void rt_config_print_rule(const struct rt_config *cfg, const struct rt_rule_config *r,
-                                 FILE *out)
+static void rt_config_print_match(const struct rt_config *cfg, const struct rt_match_config *mc,
+                                  FILE *out)
 {
     static const char *const kinds[] = {"all", "regex", "suffix", "qtype", "pkarr"};
-    char text[16];
+    char text[16], prefix[32];
 
-    fprintf(out, "\n[rule %s]\n", r->name);
-    for (size_t m = 0; m < r->n_match; m++) {
-        const struct rt_match_config *mc = &r->match[m];
-        fprintf(out, "match = %s", kinds[mc->kind]);
-        if (mc->kind == RT_MATCH_QTYPE) {
-            for (size_t q = 0; q < mc->n_qtypes; q++) {
-                fprintf(out, " %s", rt_names_qtype(mc->qtypes[q], text, sizeof(text)));
-            }
-        } else if (mc->kind != RT_MATCH_ALL && mc->text != 0) {
-            fprintf(out, " %s", rt_config_text(cfg, mc->text));
+    if (mc->kind == RT_MATCH_QTYPE) {
+        fprintf(out, "match = qtype");
+        for (size_t q = 0; q < mc->n_qtypes; q++) {
+            fprintf(out, " %s", rt_names_qtype(mc->qtypes[q], text, sizeof(text)));
         }
         fputc('\n', out);
+    } else if (mc->kind == RT_MATCH_ALL || (mc->kind == RT_MATCH_PKARR && mc->text == 0)) {
+        fprintf(out, "match = %s\n", kinds[mc->kind]);
+    } else {
+        /* An empty regex (it matches every name) is written "". */
+        snprintf(prefix, sizeof(prefix), "match = %s ", kinds[mc->kind]);
+        rt_ini_print_text(out, prefix, rt_config_text(cfg, mc->text));
+    }
+}
+
+static void rt_config_print_rule(const struct rt_config *cfg, size_t index, FILE *out)
+{
+    const struct rt_rule_config *r = &cfg->rules[index];
+    char text[16];
+
+    rt_config_print_header("rule", index, r->name, out);
+    for (size_t m = 0; m < r->n_match; m++) {
+        rt_config_print_match(cfg, &r->match[m], out);
     }
     if (r->action == RT_ACTION_DROP) {
         fprintf(out, "action = drop\n");
@@ -147,21 +227,37 @@ static void rt_config_print_rule(const struct rt_config *cfg, const struct rt_ru
     }
 }
 
+/* The file the configuration came from, as comment lines inih can read: a long name goes
+ * over several, and a byte that is not printable is shown as '?'. */
+static void rt_config_print_origin(const char *file, FILE *out)
+{
+    size_t len = strlen(file);
+
+    fprintf(out, "; pkdns-router configuration, from%s", len > RT_PRINT_COMMENT_CHUNK ? "\n;" : "");
+    for (size_t at = 0; at < len; at += RT_PRINT_COMMENT_CHUNK) {
+        fputc(' ', out);
+        for (size_t i = at; i < len && i < at + RT_PRINT_COMMENT_CHUNK; i++) {
+            fputc(file[i] >= 0x20 && file[i] < 0x7f ? file[i] : '?', out);
+        }
+        fputs(at + RT_PRINT_COMMENT_CHUNK < len ? "\n;" : "\n", out);
+    }
+}
+
 void rt_config_print(const struct rt_config *cfg, FILE *out)
 {
     const char *file = rt_config_text(cfg, cfg->config_file);
 
     if (file[0] != '\0') {
-        fprintf(out, "; pkdns-router configuration, from %s\n", file);
+        rt_config_print_origin(file, out);
     }
     rt_config_print_router(cfg, out);
     for (size_t i = 0; i < cfg->n_pools; i++) {
         rt_config_print_pool(&cfg->pools[i], out);
     }
     for (size_t i = 0; i < cfg->n_backends; i++) {
-        rt_config_print_backend(cfg, &cfg->backends[i], out);
+        rt_config_print_backend(cfg, i, out);
     }
     for (size_t i = 0; i < cfg->n_rules; i++) {
-        rt_config_print_rule(cfg, &cfg->rules[i], out);
+        rt_config_print_rule(cfg, i, out);
     }
 }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "dns_name.h"
+#include "rt_ini_text.h"
 #include "rt_names.h"
 
 /* Where the reader is: the section being filled, so that keys land in the right object. */
@@ -17,21 +18,57 @@ struct rt_ini_state {
     bool acl_replaced; /* the first `acl` line drops dnsdist's defaults */
     bool listen_seen;
     bool rule_has_action[RT_MAX_RULES];
+    char pending_key[16]; /* a key whose quoted value goes on in the next line ("": none) */
+    int pending_line;     /* where that value started */
+    size_t pending_len;
+    char pending[RT_INI_VALUE_MAX];
 };
 
 enum { RT_INI_NONE, RT_INI_ROUTER, RT_INI_POOL, RT_INI_BACKEND, RT_INI_RULE, RT_INI_BAD };
 
-/* A list value: items separated by commas and/or spaces, into `items` (at most max). */
-static size_t rt_ini_split(char *buf, char **items, size_t max)
+/* What went wrong with a quoted value (rt_ini_text.h). */
+static const char *rt_ini_text_error(int rc)
 {
-    size_t n = 0;
-    char *save = NULL;
+    switch (rc) {
+    case -EAGAIN:
+        return "a quoted value is not closed";
+    case -ENOSPC:
+        return "the value is too long";
+    default:
+        return "bad quoting (a quoted value ends at its closing quote; escapes are \\\\, \\\" and "
+               "\\xHH)";
+    }
+}
 
-    for (char *it = strtok_r(buf, ", \t", &save); it != NULL && n < max;
-         it = strtok_r(NULL, ", \t", &save)) {
-        items[n++] = it;
+/* A list value into items (decoded into buf), at most max: the caller passes one more than
+ * it takes, to tell too many. Returns the count, or -EINVAL after reporting. */
+static int rt_ini_split(struct conf_ctx *ctx, const char *key, const char *value, char *buf,
+                        size_t cap, char **items, size_t max)
+{
+    int n = rt_ini_list_decode(value, buf, cap, items, max);
+
+    if (n == -E2BIG) {
+        return (int)max;
+    }
+    if (n < 0) {
+        conf_error(ctx, "%s: %s", key, rt_ini_text_error(n));
+        return -EINVAL;
     }
     return n;
+}
+
+/* A single text value, quoted or bare, decoded into out. Returns 0 or -EINVAL after
+ * reporting. */
+static int rt_ini_text(struct conf_ctx *ctx, const char *key, const char *value, char *out,
+                       size_t cap)
+{
+    int rc = rt_ini_text_decode(value, out, cap);
+
+    if (rc != 0) {
+        conf_error(ctx, "%s: %s", key, rt_ini_text_error(rc));
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static int rt_ini_uint(struct conf_ctx *ctx, const char *key, const char *value, uint64_t min,
@@ -75,15 +112,16 @@ static int rt_ini_addresses(struct rt_ini_state *st, struct conf_ctx *ctx, const
 {
     struct rt_config *cfg = st->cfg;
     char buf[CONF_LINE_MAX], *items[RT_MAX_LISTEN + 1];
-    size_t n;
+    int n = rt_ini_split(ctx, "listen", value, buf, sizeof(buf), items, RT_MAX_LISTEN + 1);
 
-    snprintf(buf, sizeof(buf), "%s", value);
-    n = rt_ini_split(buf, items, RT_MAX_LISTEN + 1);
+    if (n < 0) {
+        return -EINVAL;
+    }
     if (!st->listen_seen) {
         cfg->n_listen = 0;
         st->listen_seen = true;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         if (cfg->n_listen == RT_MAX_LISTEN) {
             conf_error(ctx, "more than %d listen addresses", RT_MAX_LISTEN);
             return -EINVAL;
@@ -101,15 +139,16 @@ static int rt_ini_acl(struct rt_ini_state *st, struct conf_ctx *ctx, const char 
 {
     struct rt_config *cfg = st->cfg;
     char buf[CONF_LINE_MAX], *items[RT_MAX_ACL + 1];
-    size_t n;
+    int n = rt_ini_split(ctx, "acl", value, buf, sizeof(buf), items, RT_MAX_ACL + 1);
 
-    snprintf(buf, sizeof(buf), "%s", value);
-    n = rt_ini_split(buf, items, RT_MAX_ACL + 1);
+    if (n < 0) {
+        return -EINVAL;
+    }
     if (!st->acl_replaced) {
         cfg->n_acl = 0;
         st->acl_replaced = true;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         if (cfg->n_acl == RT_MAX_ACL) {
             conf_error(ctx, "more than %d ACL entries", RT_MAX_ACL);
             return -EINVAL;
@@ -223,37 +262,46 @@ static int rt_ini_pool_key(struct rt_ini_state *st, struct conf_ctx *ctx, const 
     return 0;
 }
 
+/* `pool = a b`: the backend joins each pool named (`""` is the default pool); a second pool
+ * line adds to the first. */
 static int rt_ini_backend_pools(struct rt_ini_state *st, struct conf_ctx *ctx,
                                 struct rt_backend_config *b, const char *value)
 {
     char buf[CONF_LINE_MAX], *items[RT_MAX_BACKEND_POOLS + 1];
-    size_t n;
+    int n = rt_ini_split(ctx, "pool", value, buf, sizeof(buf), items, RT_MAX_BACKEND_POOLS + 1);
 
-    snprintf(buf, sizeof(buf), "%s", value);
-    n = rt_ini_split(buf, items, RT_MAX_BACKEND_POOLS + 1);
-    if (n > RT_MAX_BACKEND_POOLS) {
-        conf_error(ctx, "a backend may be in at most %d pools", RT_MAX_BACKEND_POOLS);
-        return -EINVAL;
-    }
-    b->n_pools = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         int idx = rt_config_pool(st->cfg, ctx, items[i]);
+        bool member = false;
         if (idx < 0) {
             return -EINVAL;
         }
-        b->pools[b->n_pools++] = (uint16_t)idx;
+        for (size_t k = 0; k < b->n_pools; k++) {
+            member = member || b->pools[k] == idx;
+        }
+        if (!member && b->n_pools == RT_MAX_BACKEND_POOLS) {
+            conf_error(ctx, "a backend may be in at most %d pools", RT_MAX_BACKEND_POOLS);
+            return -EINVAL;
+        }
+        if (!member) {
+            b->pools[b->n_pools++] = (uint16_t)idx;
+        }
     }
-    return 0;
+    return n < 0 ? -EINVAL : 0;
 }
 
 static int rt_ini_check_key(struct conf_ctx *ctx, struct rt_backend_config *b, const char *key,
                             const char *value)
 {
+    char name[DNS_NAME_TEXT_MAX];
     uint16_t v;
 
     if (strcmp(key, "check_name") == 0) {
-        if (dns_name_from_text(value, b->check_name, &b->check_name_len) != 0) {
-            conf_error(ctx, "check_name: '%s' is not a domain name", value);
+        if (rt_ini_text(ctx, key, value, name, sizeof(name)) != 0) {
+            return -EINVAL;
+        }
+        if (dns_name_from_text(name, b->check_name, &b->check_name_len) != 0) {
+            conf_error(ctx, "check_name: '%s' is not a domain name", name);
             return -EINVAL;
         }
         return 0;
@@ -280,6 +328,23 @@ static int rt_ini_check_key(struct conf_ctx *ctx, struct rt_backend_config *b, c
     return 0;
 }
 
+/* `name = TEXT`: the object's name, for one its section header cannot spell (a `]` in it,
+ * say, as in the default name of a backend at [::1]:53). */
+static int rt_ini_name(struct conf_ctx *ctx, const char *value, char name[RT_NAME_MAX])
+{
+    char text[RT_NAME_MAX + 1];
+
+    if (rt_ini_text(ctx, "name", value, text, sizeof(text)) != 0) {
+        return -EINVAL;
+    }
+    if (text[0] == '\0' || strlen(text) >= RT_NAME_MAX) {
+        conf_error(ctx, "name: must have 1 to %d characters", RT_NAME_MAX - 1);
+        return -EINVAL;
+    }
+    memcpy(name, text, strlen(text) + 1);
+    return 0;
+}
+
 static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, const char *key,
                               const char *value)
 {
@@ -295,6 +360,9 @@ static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, con
     }
     if (strcmp(key, "pool") == 0) {
         return rt_ini_backend_pools(st, ctx, b, value);
+    }
+    if (strcmp(key, "name") == 0) {
+        return rt_ini_name(ctx, value, b->name);
     }
     if (strcmp(key, "health_check") == 0) {
         if (rt_config_parse_health(value, &b->health) != 0) {
@@ -340,16 +408,19 @@ static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, con
 }
 
 /* "qtype A AAAA" */
-static int rt_ini_match_qtypes(struct conf_ctx *ctx, struct rt_match_config *m, char *list)
+static int rt_ini_match_qtypes(struct conf_ctx *ctx, struct rt_match_config *m, const char *list)
 {
-    char *items[RT_MAX_QTYPES + 1];
-    size_t n = rt_ini_split(list, items, RT_MAX_QTYPES + 1);
+    char buf[CONF_LINE_MAX], *items[RT_MAX_QTYPES + 1];
+    int n = rt_ini_split(ctx, "match qtype", list, buf, sizeof(buf), items, RT_MAX_QTYPES + 1);
 
+    if (n < 0) {
+        return -EINVAL;
+    }
     if (n == 0 || n > RT_MAX_QTYPES) {
         conf_error(ctx, "match qtype needs 1 to %d types", RT_MAX_QTYPES);
         return -EINVAL;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         if (rt_names_parse_qtype(items[i], &m->qtypes[i]) != 0) {
             conf_error(ctx, "match qtype: '%s' is not a query type", items[i]);
             return -EINVAL;
@@ -359,44 +430,63 @@ static int rt_ini_match_qtypes(struct conf_ctx *ctx, struct rt_match_config *m, 
     return 0;
 }
 
-static int rt_ini_match(struct rt_config *cfg, struct conf_ctx *ctx, struct rt_rule_config *r,
-                        const char *value)
+/* Where the text of a `match` value starts: after its kind word and the white space. */
+static const char *rt_ini_match_text(const char *value)
 {
-    char word[16], rest[CONF_LINE_MAX];
-    struct rt_match_config *m;
     size_t wlen = strcspn(value, " \t");
 
-    if (r->n_match == RT_MAX_MATCHES) {
-        conf_error(ctx, "a rule may have at most %d match lines", RT_MAX_MATCHES);
-        return -EINVAL;
-    }
-    snprintf(word, sizeof(word), "%.*s", (int)(wlen < sizeof(word) ? wlen : 0), value);
-    snprintf(rest, sizeof(rest), "%s", value + wlen + strspn(value + wlen, " \t"));
-    m = &r->match[r->n_match];
-    memset(m, 0, sizeof(*m));
-    m->line = ctx->line;
-    if (strcmp(word, "all") == 0 && rest[0] == '\0') {
+    return value + wlen + strspn(value + wlen, " \t");
+}
+
+/* The kind a `match` value names, with the text that goes with it (decoded into text);
+ * false after reporting when the two do not go together. */
+static bool rt_ini_match_kind(struct conf_ctx *ctx, const char *value, struct rt_match_config *m,
+                              char *text, size_t cap)
+{
+    const char *rest = rt_ini_match_text(value);
+    size_t wlen = strcspn(value, " \t");
+    bool has_rest = rest[0] != '\0';
+
+    text[0] = '\0';
+    if (wlen == 3 && strncmp(value, "all", 3) == 0 && !has_rest) {
         m->kind = RT_MATCH_ALL;
-    } else if (strcmp(word, "pkarr") == 0) {
+    } else if (wlen == 5 && strncmp(value, "pkarr", 5) == 0) {
         m->kind = RT_MATCH_PKARR;
-    } else if (strcmp(word, "regex") == 0 && rest[0] != '\0') {
+    } else if (wlen == 5 && strncmp(value, "regex", 5) == 0 && has_rest) {
         m->kind = RT_MATCH_REGEX;
-    } else if (strcmp(word, "suffix") == 0 && rest[0] != '\0') {
+    } else if (wlen == 6 && strncmp(value, "suffix", 6) == 0 && has_rest) {
         m->kind = RT_MATCH_SUFFIX;
-    } else if (strcmp(word, "qtype") == 0) {
+    } else if (wlen == 5 && strncmp(value, "qtype", 5) == 0) {
         m->kind = RT_MATCH_QTYPE;
-        if (rt_ini_match_qtypes(ctx, m, rest) != 0) {
-            return -EINVAL;
-        }
+        return rt_ini_match_qtypes(ctx, m, rest) == 0;
     } else {
         conf_error(ctx,
                    "match: '%s' is not all, pkarr [TLD], regex EXPR, suffix NAMES or "
                    "qtype TYPES",
                    value);
+        return false;
+    }
+    return rt_ini_text(ctx, "match", rest, text, cap) == 0;
+}
+
+static int rt_ini_match(struct rt_config *cfg, struct conf_ctx *ctx, struct rt_rule_config *r,
+                        const char *value)
+{
+    char text[RT_INI_VALUE_MAX];
+    struct rt_match_config *m;
+
+    if (r->n_match == RT_MAX_MATCHES) {
+        conf_error(ctx, "a rule may have at most %d match lines", RT_MAX_MATCHES);
+        return -EINVAL;
+    }
+    m = &r->match[r->n_match];
+    memset(m, 0, sizeof(*m));
+    m->line = ctx->line;
+    if (!rt_ini_match_kind(ctx, value, m, text, sizeof(text))) {
         return -EINVAL;
     }
     if (m->kind != RT_MATCH_QTYPE) {
-        m->text = rt_config_keep(cfg, ctx, rest);
+        m->text = rt_config_keep(cfg, ctx, text);
     }
     r->n_match++;
     return 0;
@@ -428,6 +518,21 @@ static int rt_ini_action(struct rt_config *cfg, struct conf_ctx *ctx, struct rt_
     }
     conf_error(ctx, "action: '%s' is not pool [NAME], drop or rcode RCODE", value);
     return -EINVAL;
+}
+
+/* A quoted value left open ends the file or its section, or a line with another key comes:
+ * reported at the line where it started, and dropped. */
+static void rt_ini_drop_pending(struct rt_ini_state *st, struct conf_ctx *ctx)
+{
+    int line = ctx->line;
+
+    if (st->pending_key[0] == '\0') {
+        return;
+    }
+    ctx->line = st->pending_line;
+    conf_error(ctx, "%s: the quoted value that starts here is not closed", st->pending_key);
+    ctx->line = line;
+    st->pending_key[0] = '\0';
 }
 
 /* [backend NAME] and [rule NAME]: a new object, remembering the header's line for the
@@ -476,6 +581,7 @@ static int rt_ini_enter(struct conf_ctx *ctx, const char *section, void *user)
     const char *name = section + strcspn(section, " \t");
     size_t word = (size_t)(name - section);
 
+    rt_ini_drop_pending(st, ctx);
     name += strspn(name, " \t");
     st->kind = RT_INI_BAD;
     if (strcmp(section, "router") == 0) {
@@ -498,13 +604,12 @@ static int rt_ini_enter(struct conf_ctx *ctx, const char *section, void *user)
     return 0;
 }
 
-static int rt_ini_key(struct conf_ctx *ctx, const char *section, const char *key, const char *value,
-                      void *user)
+/* Hands one whole key and value to the section being filled. */
+static int rt_ini_dispatch(struct rt_ini_state *st, struct conf_ctx *ctx, const char *key,
+                           const char *value)
 {
-    struct rt_ini_state *st = user;
     struct rt_rule_config *r;
 
-    (void)section; /* rt_ini_enter saw the header */
     switch (st->kind) {
     case RT_INI_NONE:
         conf_error(ctx, "'%s' before any [section]", key);
@@ -524,11 +629,76 @@ static int rt_ini_key(struct conf_ctx *ctx, const char *section, const char *key
             st->rule_has_action[st->index] = true;
             return rt_ini_action(st->cfg, ctx, r, value);
         }
+        if (strcmp(key, "name") == 0) {
+            return rt_ini_name(ctx, value, r->name);
+        }
         conf_error(ctx, "unknown key '%s' in [rule]", key);
         return -EINVAL;
     default:
         return 0; /* the section was reported once */
     }
+}
+
+/* Where the quotable text of a key's value starts (NULL for keys that take none): only a
+ * quote there may leave the value open at the end of its line. */
+static const char *rt_ini_quotable(const char *key, const char *value)
+{
+    if (strcmp(key, "match") == 0) {
+        return rt_ini_match_text(value);
+    }
+    if (strcmp(key, "check_name") == 0 || strcmp(key, "name") == 0) {
+        return value;
+    }
+    return NULL;
+}
+
+/* The next line of an open quoted value: added to it, and once the quote is closed, the
+ * whole value is read as if it had come on its first line. */
+static int rt_ini_continue(struct rt_ini_state *st, struct conf_ctx *ctx, const char *value)
+{
+    size_t len = strlen(value);
+    int line = ctx->line, rc;
+
+    if (st->pending_len + len >= sizeof(st->pending)) {
+        ctx->line = st->pending_line;
+        conf_error(ctx, "%s: the value is longer than %d bytes", st->pending_key,
+                   RT_INI_VALUE_MAX - 1);
+        ctx->line = line;
+        st->pending_key[0] = '\0';
+        return -EINVAL;
+    }
+    memcpy(st->pending + st->pending_len, value, len + 1);
+    st->pending_len += len;
+    if (rt_ini_text_open(rt_ini_quotable(st->pending_key, st->pending))) {
+        return 0;
+    }
+    ctx->line = st->pending_line;
+    rc = rt_ini_dispatch(st, ctx, st->pending_key, st->pending);
+    ctx->line = line;
+    st->pending_key[0] = '\0';
+    return rc;
+}
+
+static int rt_ini_key(struct conf_ctx *ctx, const char *section, const char *key, const char *value,
+                      void *user)
+{
+    struct rt_ini_state *st = user;
+    const char *quotable = rt_ini_quotable(key, value);
+
+    (void)section; /* rt_ini_enter saw the header */
+    if (st->pending_key[0] != '\0' && strcmp(key, st->pending_key) == 0) {
+        return rt_ini_continue(st, ctx, value);
+    }
+    rt_ini_drop_pending(st, ctx);
+    if (quotable != NULL && rt_ini_text_open(quotable) && strlen(key) < sizeof(st->pending_key) &&
+        strlen(value) < sizeof(st->pending)) {
+        snprintf(st->pending_key, sizeof(st->pending_key), "%s", key);
+        st->pending_line = ctx->line;
+        st->pending_len = strlen(value);
+        memcpy(st->pending, value, st->pending_len + 1);
+        return 0;
+    }
+    return rt_ini_dispatch(st, ctx, key, value);
 }
 
 /* Backends without an address or pool, rules without a match or an action. */
@@ -571,6 +741,7 @@ int rt_ini_read(struct rt_config *cfg, const char *path, struct conf_ctx *ctx)
     rc = conf_read_ini_sections(path, rt_ini_enter, rt_ini_key, st, ctx);
     if (rc == 0 || rc == -EINVAL) {
         ctx->file = path;
+        rt_ini_drop_pending(st, ctx);
         rt_ini_check_objects(st, ctx);
         ctx->file = saved_file;
         ctx->line = 0;

@@ -45,6 +45,7 @@ struct rt_staged {
     struct rt_backend_entry entries[RT_MAX_BACKENDS]; /* the backends it opened */
     int reuse[RT_MAX_BACKENDS]; /* index of the running backend it keeps, or -1 */
     bool opening;               /* router_stage is still opening backends */
+    bool held;                  /* not to come into force before router_reload_release */
 };
 
 struct router {

@@ -64,9 +64,24 @@ const char *rt_lua_type_name(enum rt_lua_type type)
     return names[type];
 }
 
+/* Moves to the next token, keeping count of the brackets it opens and closes. */
+static void rt_lua_next(struct rt_lua *L)
+{
+    L->prev_punct = L->tok.kind == RT_LUA_TOK_PUNCT ? L->tok.punct : 0;
+    rt_lua_lex_next(&L->lex, &L->tok);
+    if (L->tok.kind != RT_LUA_TOK_PUNCT) {
+        return;
+    }
+    if (strchr("({[", L->tok.punct) != NULL && L->n_open < RT_LUA_MAX_OPEN) {
+        L->open[L->n_open++] = L->tok.punct;
+    } else if (strchr(")}]", L->tok.punct) != NULL && L->n_open > 0) {
+        L->n_open--;
+    }
+}
+
 static void rt_lua_advance(struct rt_lua *L)
 {
-    rt_lua_lex_next(&L->lex, &L->tok);
+    rt_lua_next(L);
     L->line = L->tok.line;
     if (L->tok.kind == RT_LUA_TOK_ERROR) {
         rt_lua_fail(L, "%s", L->tok.text);
@@ -111,6 +126,7 @@ static struct rt_lua_value rt_lua_expr(struct rt_lua *L);
 static void rt_lua_table_field(struct rt_lua *L, struct rt_lua_field *f)
 {
     f->key = 0;
+    f->line = L->tok.line;
     if (L->tok.kind == RT_LUA_TOK_NAME) {
         struct rt_lua_lex after = L->lex;
         rt_lua_lex_next(&after, &L->peek);
@@ -368,15 +384,34 @@ static void rt_lua_statement(struct rt_lua *L)
     }
 }
 
-/* After an error, skips to the first name that starts a line: the likely next statement. */
+/* Whether the current token, a name that starts a line, is inside a table that an error left
+ * open: a `key =` line, or a line after a field's ',' or ';'. Anything else starting a line
+ * (also after a bracket that was never closed) is taken for the next statement. */
+static bool rt_lua_inside_table(struct rt_lua *L)
+{
+    struct rt_lua_lex after = L->lex;
+
+    if (L->n_open == 0 || L->open[L->n_open - 1] != '{') {
+        return false;
+    }
+    if (L->prev_punct == ',' || L->prev_punct == ';' || L->prev_punct == '{') {
+        return true;
+    }
+    rt_lua_lex_next(&after, &L->peek);
+    return L->peek.kind == RT_LUA_TOK_PUNCT && L->peek.punct == '=';
+}
+
+/* After an error, skips the rest of the statement, to the first name that starts a line
+ * outside any table the statement opened: the likely next statement. */
 static void rt_lua_recover(struct rt_lua *L)
 {
     while (L->tok.kind != RT_LUA_TOK_EOF &&
-           !(L->tok.kind == RT_LUA_TOK_NAME && L->tok.first_on_line)) {
-        rt_lua_lex_next(&L->lex, &L->tok);
+           !(L->tok.kind == RT_LUA_TOK_NAME && L->tok.first_on_line && !rt_lua_inside_table(L))) {
+        rt_lua_next(L);
     }
     L->failed = false;
     L->depth = 0;
+    L->n_open = 0;
 }
 
 int rt_lua_parse(struct rt_config *cfg, const char *text, size_t len, struct conf_ctx *ctx)
@@ -400,7 +435,7 @@ int rt_lua_parse(struct rt_config *cfg, const char *text, size_t len, struct con
         if (L->failed) {
             rt_lua_recover(L);
             if (L->tok.line == line && L->tok.kind != RT_LUA_TOK_EOF) {
-                rt_lua_lex_next(&L->lex, &L->tok); /* always move on */
+                rt_lua_next(L); /* always move on */
             }
         }
     }

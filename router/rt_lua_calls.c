@@ -292,6 +292,32 @@ static void rt_lua_calls_server_check_defaults(const struct rt_lua *L, const str
     }
 }
 
+/* The keys of a newServer table, each looked at whatever the others hold, and each error
+ * reported at its own key's line. Returns true when every key was good. */
+static bool rt_lua_calls_server_table(struct rt_lua *L, struct rt_backend_config *b,
+                                      const struct rt_lua_table *t)
+{
+    int line = L->line;
+    bool ok = true;
+
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct rt_lua_field *f = &L->fields[t->first + i];
+        L->line = f->line;
+        L->ctx->line = f->line; /* for the pool errors rt_config_pool reports itself */
+        L->failed = false;
+        if (f->key == 0) {
+            rt_lua_fail(L, "newServer: the table needs named fields");
+        } else {
+            rt_lua_calls_server_key(L, b, L->arena + f->key, &f->value);
+        }
+        ok = ok && !L->failed;
+    }
+    L->line = line;
+    L->failed = !ok;
+    rt_lua_calls_server_check_defaults(L, t, b);
+    return ok;
+}
+
 static struct rt_lua_value rt_lua_calls_new_server(struct rt_lua *L,
                                                    const struct rt_lua_value *args, size_t n)
 {
@@ -313,20 +339,14 @@ static struct rt_lua_value rt_lua_calls_new_server(struct rt_lua *L,
     if (args[0].type == RT_LUA_STRING) {
         rt_lua_calls_server_key(L, b, "address", &args[0]);
     } else if (args[0].type == RT_LUA_TABLE) {
-        const struct rt_lua_table *t = &L->tables[args[0].index];
-        for (uint32_t i = 0; i < t->count && !L->failed; i++) {
-            const struct rt_lua_field *f = &L->fields[t->first + i];
-            if (f->key == 0) {
-                return rt_lua_fail(L, "newServer: the table needs named fields");
-            }
-            rt_lua_calls_server_key(L, b, L->arena + f->key, &f->value);
+        bool ok = rt_lua_calls_server_table(L, b, &L->tables[args[0].index]);
+        if (!rt_lua_calls_has_key(L, &L->tables[args[0].index], "address")) {
+            L->failed = false; /* reported besides any bad key */
+            rt_lua_fail(L, "newServer: no address");
         }
-        rt_lua_calls_server_check_defaults(L, t, b);
+        L->failed = L->failed || !ok;
     } else {
         return rt_lua_fail(L, "newServer takes an address or a table");
-    }
-    if (!L->failed && b->addr.len == 0) {
-        return rt_lua_fail(L, "newServer: no address");
     }
     if (L->failed) {
         return rt_lua_calls_nil;
@@ -387,6 +407,7 @@ struct rt_lua_value rt_lua_calls_function(struct rt_lua *L, const char *name,
 {
     struct rt_lua_value v;
 
+    L->ctx->line = L->line; /* for the errors rt_config_pool reports itself */
     if (strcmp(name, "setLocal") == 0 || strcmp(name, "addLocal") == 0) {
         rt_lua_calls_local(L, name, args, n_args, name[0] == 's');
         return rt_lua_calls_nil;

@@ -21,6 +21,7 @@
 #define RT_LUA_MAX_TABLES 1024
 #define RT_LUA_MAX_CACHES 32 /* newPacketCache calls */
 #define RT_LUA_ARENA_BYTES (256 * 1024)
+#define RT_LUA_MAX_OPEN 64 /* brackets remembered while a statement is read */
 
 enum rt_lua_tok {
     RT_LUA_TOK_EOF = 0,
@@ -73,6 +74,7 @@ struct rt_lua_value {
 
 struct rt_lua_field {
     uint32_t key; /* arena offset of the name; 0 for a positional field */
+    int line;     /* where the field starts, for messages about it */
     struct rt_lua_value value;
 };
 
@@ -100,7 +102,10 @@ struct rt_lua {
     struct rt_lua_token peek; /* the one after it, when a table field needs to know */
     int line;                 /* where errors are reported */
     int depth;
-    bool failed; /* the current statement had an error; skip to the next */
+    char open[RT_LUA_MAX_OPEN]; /* the brackets read and not yet closed, innermost last */
+    size_t n_open;
+    char prev_punct; /* the token before the current one, when it was punctuation */
+    bool failed;     /* the current statement had an error; skip to the next */
     bool listen_set;
     uint32_t listen_copies[RT_MAX_LISTEN]; /* times each listen address was given */
     bool listen_reuse[RT_MAX_LISTEN];      /* given with reusePort=true every time */

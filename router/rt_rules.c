@@ -145,8 +145,10 @@ static bool rt_rules_one(const struct rt_rules_match *m, const struct dns_query 
         }
         return false;
     case RT_MATCH_PKARR:
-        return pkarr_name_find(q->q.name, q->q.name_len, m->n_names > 0 ? m->names[0] : NULL,
-                               m->n_names > 0 ? m->name_lens[0] : 0, NULL) >= 0;
+        /* Where a name goes needs no subgroup check: a decodable point will do. */
+        return pkarr_name_find_plausible(q->q.name, q->q.name_len,
+                                         m->n_names > 0 ? m->names[0] : NULL,
+                                         m->n_names > 0 ? m->name_lens[0] : 0, NULL) >= 0;
     }
     return false;
 }

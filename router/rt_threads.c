@@ -14,6 +14,13 @@
 
 struct rt_threads;
 
+/* What the main thread tells the loops once every one has answered a reload. */
+enum rt_threads_verdict {
+    RT_VERDICT_NONE = 0,
+    RT_VERDICT_RELEASE, /* every loop staged it: in force everywhere */
+    RT_VERDICT_DISCARD, /* one could not: dropped everywhere */
+};
+
 /* One worker: a loop, its router, and the requests the main thread left for it. */
 struct rt_worker {
     struct rt_threads *owner;
@@ -25,8 +32,12 @@ struct rt_worker {
     struct router *router;
     uv_sem_t started;
     int start_rc;
-    uv_mutex_t lock; /* guards the three requests and the counters below */
+    uv_mutex_t lock; /* guards the requests and the counters below */
     struct rt_config *pending_reload;
+    uint32_t pending_seq;            /* the reload it belongs to */
+    enum rt_threads_verdict verdict; /* on the reload verdict_seq */
+    uint32_t verdict_seq;
+    uint32_t staged_seq; /* the reload this loop holds staged (0: none); its thread's own */
     bool want_stats;
     bool want_stop;
     bool want_health;       /* the health board has changed */
@@ -38,7 +49,8 @@ struct rt_threads {
     unsigned n;
     uv_async_t ready_wake;                /* on the main loop */
     uv_async_t stats_wake;                /* on the main loop: a worker has left its counters */
-    unsigned handles_open;                /* of the two above; t is freed when both have closed */
+    uv_async_t reload_wake;               /* on the main loop: a worker has answered a reload */
+    unsigned handles_open;                /* of the three above; t is freed when all are closed */
     struct rt_health_board *health;       /* worker 0 checks the backends, the others follow */
     struct rt_ratelimit_share *ratelimit; /* every worker's rate limiter */
     uv_mutex_t ready_lock;
@@ -46,6 +58,14 @@ struct rt_threads {
     bool ready_told;
     void (*ready_cb)(void *arg);
     void *ready_arg;
+    uv_mutex_t reload_lock; /* guards the reload's answers */
+    uint32_t reload_seq;    /* the reload being answered; older answers are ignored */
+    unsigned reload_answers;
+    int reload_rc;               /* the first failure, or 0 */
+    unsigned reload_failed_loop; /* from 1 */
+    bool reload_decided;
+    rt_threads_reload_cb reload_cb;
+    void *reload_arg;
     struct rt_worker workers[];
 };
 
@@ -76,16 +96,56 @@ static void rt_threads_leave_stats(struct rt_worker *w, bool tell_main)
     }
 }
 
+/* A loop's answer to reload seq (rc from router_reload_stage), for the main thread. */
+static void rt_threads_reload_answer(struct rt_threads *t, unsigned index, uint32_t seq, int rc)
+{
+    uv_mutex_lock(&t->reload_lock);
+    if (seq == t->reload_seq) {
+        t->reload_answers++;
+        if (rc != 0 && t->reload_rc == 0) {
+            t->reload_rc = rc;
+            t->reload_failed_loop = index + 1;
+        }
+    }
+    uv_mutex_unlock(&t->reload_lock);
+    uv_async_send(&t->reload_wake);
+}
+
+/* On a worker's loop: a new configuration to stage, and the verdict on the one staged. */
+static void rt_threads_apply_reload(struct rt_worker *w, struct rt_config *cfg, uint32_t seq,
+                                    enum rt_threads_verdict verdict, uint32_t verdict_seq)
+{
+    if (verdict != RT_VERDICT_NONE && verdict_seq == w->staged_seq) {
+        if (verdict == RT_VERDICT_RELEASE) {
+            router_reload_release(w->router);
+        } else {
+            router_reload_discard(w->router);
+        }
+        w->staged_seq = 0;
+    }
+    if (cfg != NULL) {
+        int rc = router_reload_stage(w->router, cfg);
+        w->staged_seq = rc == 0 ? seq : 0;
+        rt_threads_reload_answer(w->owner, w->index, seq, rc);
+    }
+}
+
 /* Runs on a worker's loop whenever the main thread has left it something to do. */
 static void rt_threads_on_wake(uv_async_t *a)
 {
     struct rt_worker *w = a->data;
     struct rt_config *cfg;
+    enum rt_threads_verdict verdict;
+    uint32_t seq, verdict_seq;
     bool stats, stop, health;
 
     uv_mutex_lock(&w->lock);
     cfg = w->pending_reload;
     w->pending_reload = NULL;
+    seq = w->pending_seq;
+    verdict = w->verdict;
+    verdict_seq = w->verdict_seq;
+    w->verdict = RT_VERDICT_NONE;
     stats = w->want_stats;
     w->want_stats = false;
     health = w->want_health;
@@ -96,8 +156,8 @@ static void rt_threads_on_wake(uv_async_t *a)
     if (health && !stop && w->router != NULL) {
         router_follow_health(w->router);
     }
-    if (cfg != NULL && !stop && router_reload(w->router, cfg) != 0) {
-        log_err(RT_THREADS_TAG, "loop %u could not apply the new configuration", w->index + 1);
+    if (!stop && w->router != NULL) {
+        rt_threads_apply_reload(w, cfg, seq, verdict, verdict_seq);
     }
     free(cfg);
     if ((stats || stop) && w->router != NULL) {
@@ -169,6 +229,39 @@ static void rt_threads_log_left_stats(struct rt_threads *t, bool all)
 static void rt_threads_on_stats_wake(uv_async_t *a)
 {
     rt_threads_log_left_stats(a->data, true);
+}
+
+/* Runs on the main loop when a worker has answered a reload: once all have, tells each to
+ * release it or, when one failed, to drop it, and reports. */
+static void rt_threads_on_reload_wake(uv_async_t *a)
+{
+    struct rt_threads *t = a->data;
+    enum rt_threads_verdict verdict;
+    unsigned failed_loop;
+    uint32_t seq;
+    bool all;
+    int rc;
+
+    uv_mutex_lock(&t->reload_lock);
+    all = !t->reload_decided && t->reload_cb != NULL && t->reload_answers == t->n;
+    t->reload_decided = t->reload_decided || all;
+    seq = t->reload_seq;
+    rc = t->reload_rc;
+    failed_loop = t->reload_failed_loop;
+    uv_mutex_unlock(&t->reload_lock);
+    if (!all) {
+        return;
+    }
+    verdict = rc == 0 ? RT_VERDICT_RELEASE : RT_VERDICT_DISCARD;
+    for (unsigned i = 0; i < t->n; i++) {
+        struct rt_worker *w = &t->workers[i];
+        uv_mutex_lock(&w->lock);
+        w->verdict = verdict;
+        w->verdict_seq = seq;
+        uv_mutex_unlock(&w->lock);
+        uv_async_send(&w->wake);
+    }
+    t->reload_cb(t->reload_arg, rc, failed_loop);
 }
 
 /* The health board's change callback, on worker 0's thread: wakes the workers that follow. */
@@ -287,7 +380,10 @@ int rt_threads_start(uv_loop_t *main_loop, const struct rt_config *cfg, unsigned
     t->ready_wake.data = t;
     uv_async_init(main_loop, &t->stats_wake, rt_threads_on_stats_wake);
     t->stats_wake.data = t;
-    t->handles_open = 2;
+    uv_mutex_init(&t->reload_lock);
+    uv_async_init(main_loop, &t->reload_wake, rt_threads_on_reload_wake);
+    t->reload_wake.data = t;
+    t->handles_open = 3;
     if (n > 1) {
         rc = rt_health_board_new(rt_threads_on_health_changed, t, &t->health);
     }
@@ -310,18 +406,35 @@ int rt_threads_start(uv_loop_t *main_loop, const struct rt_config *cfg, unsigned
     return 0;
 }
 
-void rt_threads_reload(struct rt_threads *t, const struct rt_config *cfg)
+void rt_threads_reload(struct rt_threads *t, const struct rt_config *cfg, rt_threads_reload_cb done,
+                       void *arg)
 {
+    uint32_t seq;
+
+    uv_mutex_lock(&t->reload_lock);
+    if (++t->reload_seq == 0) {
+        t->reload_seq = 1; /* 0 means none */
+    }
+    seq = t->reload_seq;
+    t->reload_answers = 0;
+    t->reload_rc = 0;
+    t->reload_failed_loop = 0;
+    t->reload_decided = false;
+    t->reload_cb = done;
+    t->reload_arg = arg;
+    uv_mutex_unlock(&t->reload_lock);
     for (unsigned i = 0; i < t->n; i++) {
         struct rt_worker *w = &t->workers[i];
         struct rt_config *copy = malloc(sizeof(*copy));
         if (copy == NULL) {
+            rt_threads_reload_answer(t, i, seq, -ENOMEM); /* answered for it */
             continue;
         }
         memcpy(copy, cfg, sizeof(*copy));
         uv_mutex_lock(&w->lock);
         free(w->pending_reload);
         w->pending_reload = copy;
+        w->pending_seq = seq;
         uv_mutex_unlock(&w->lock);
         uv_async_send(&w->wake);
     }
@@ -366,4 +479,5 @@ void rt_threads_stop(struct rt_threads *t)
     /* The handles live in t: t is freed in the last close callback, on the main loop. */
     uv_close((uv_handle_t *)&t->ready_wake, rt_threads_on_closed);
     uv_close((uv_handle_t *)&t->stats_wake, rt_threads_on_closed);
+    uv_close((uv_handle_t *)&t->reload_wake, rt_threads_on_closed);
 }

@@ -29,10 +29,15 @@ dnsdist.conf (`newPacketCache` and `getPool(...):setCache`), so that after the w
 every query is answered from the cache and the backends idle; this compares the daemons'
 cache hit paths.
 
-With --loops N both daemons listen with N threads: the file gives the local address N times
-with reusePort=true, which dnsdist runs as N listeners and the router as `threads = N`. --gen-core and --daemon-core take CPU lists (say --gen-core 0,1
---daemon-core 2,3), and busy shares are then per CPU of each list: that is how `threads = 2`
-is measured for scaling, on a machine with four cores or more.
+With --loops N (N > 1) both daemons listen with N threads: the file gives the local address N
+times with reusePort=true, which dnsdist runs as N listeners, and the router is told
+`--threads N`. With --loops 1 (the default) the file is the stack's, one setLocal, and the
+router runs as the stack runs it: its own default (two loops, docs/router.md). --router-loops
+sets the router's count apart from dnsdist's: a number is passed as --threads, `default`
+passes none. --gen-core and --daemon-core take CPU lists (say --gen-core 0,1 --daemon-core
+2,3), and busy shares are then per CPU of each list: that is how `threads = 2` is measured for
+scaling, on a machine with four cores or more, as runs with `--loops 1 --router-loops 1` and
+with `--loops 2`.
 
 dnsperf, the daemons and the backends run at nice -10 (--nice), so that other jobs on a
 shared machine take less from them; both daemons are treated alike.
@@ -279,7 +284,9 @@ class Bench:
 
     def daemon_argv(self, kind, confs):
         if kind == "router":
-            return [self.args.router, "-c", confs["router"]]
+            loops = self.args.router_loops
+            return ([self.args.router, "-c", confs["router"]]
+                    + ([] if loops == "default" else ["--threads", loops]))
         if kind == "baseline":
             return [self.args.baseline, "-c", confs["router"]]
         return [self.args.dnsdist, "--supervised", "--disable-syslog", "-C", confs["dnsdist"]]
@@ -609,8 +616,13 @@ def parse_args():
     ap.add_argument("--daemon-core", default="1",
                     help="CPU(s) of the daemon under test and the backends, e.g. 1 or 2,3")
     ap.add_argument("--loops", type=int, default=1,
-                    help="listening threads of both daemons: the local address given N times "
-                         "with reusePort=true, which the router reads as `threads = N`")
+                    help="listening threads of both daemons: dnsdist gets the local address N "
+                         "times with reusePort=true, the router --threads N; with 1, the "
+                         "stack's file and the router's own default")
+    ap.add_argument("--router-loops", default=None, metavar="N|default",
+                    help="the router's loops apart from dnsdist's: a number (--threads N), or "
+                         "'default' for no --threads, the router's own choice (default: "
+                         "'default' for --loops 1 or with --baseline, else --loops)")
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness of dnsperf, the daemons and the backends (0: leave as is)")
     ap.add_argument("--no-direct", action="store_true",
@@ -633,6 +645,12 @@ def parse_args():
     if not 1 <= args.loops <= 64 or (args.loops > 1 and args.baseline):
         ap.error("--loops must be 1..64, and 1 with --baseline (older builds do not read "
                  "reusePort)")
+    if args.router_loops is None:
+        # One listener: the router as the stack runs it (its own default); N listeners: N loops.
+        args.router_loops = "default" if args.baseline or args.loops == 1 else str(args.loops)
+    if args.router_loops != "default" and not (args.router_loops.isdigit()
+                                               and 1 <= int(args.router_loops) <= 64):
+        ap.error("--router-loops takes 1..64 or 'default'")
     try:
         cpu_list(args.gen_core), cpu_list(args.daemon_core)
     except ValueError:
@@ -674,6 +692,8 @@ def write_summary(outdir, saved):
         f"- backends: {backend_txt}",
         "- workload: " + ("cached (a packet cache on each pool of both daemons)" if cached
                           else "no packet cache"),
+        f"- loops: dnsdist {args.get('loops', 1)} listener(s), router "
+        f"{args.get('router_loops') or 'its own default'}",
         f"- dnsperf: `{bench.runs[0]['argv'] if bench.runs else '?'}`",
     ] + [f"- {name}: `{cmd}`" for name, cmd in bench.cmds.items()] + [
         "",

@@ -185,7 +185,7 @@ def test_a_value_of_the_wrong_type_is_refused(t):
 def test_package_asks_for_the_build_inputs(t):
     inputs = set(evaluate_module()["packageInputs"])
     for name in ("stdenv", "cmake", "pkg-config", "libuv", "libsodium", "c-ares", "libinih",
-                 "nettle"):
+                 "nettle", "gmp"):
         expect(name in inputs, f"nix/package.nix does not take {name}: {sorted(inputs)}")
 
 
@@ -201,7 +201,7 @@ def evaluate_package():
           stdenv.mkDerivation = args: args;
           cmake = "cmake"; pkg-config = "pkg-config"; libuv = "libuv";
           libsodium = "libsodium"; c-ares = "c-ares"; libinih = "libinih";
-          nettle = "nettle"; util-linux = "/util-linux";
+          nettle = "nettle"; gmp = "gmp"; util-linux = "/util-linux";
         }};
       in {{ inherit (drv) version src cmakeFlags doCheck checkPhase; }}""")
 

@@ -11,6 +11,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dns.exception  # noqa: E402
+import dns.flags  # noqa: E402
+import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
@@ -165,6 +167,35 @@ def test_client_id_is_restored_and_edns_passed_through(t):
     r = dns.query.udp(q, router.addr, port=router.port, timeout=2)
     expect_eq(r.id, 4242, "reply ID")
     expect_eq(r.edns, 0, "EDNS version in the reply")
+
+
+class FlagFlipper(ScriptedServer):
+    """A backend whose answers carry RD and CD the other way round from its queries'."""
+
+    BITS = dns.flags.RD | dns.flags.CD
+
+    def _answer(self, q):
+        r = super()._answer(q)
+        r.flags = (r.flags & ~self.BITS) | (self.BITS & ~q.flags)
+        return r
+
+
+def test_client_rd_and_cd_are_restored_as_dnsdist_does(t):
+    bits = FlagFlipper.BITS
+    server = FlagFlipper(t)
+    server.add("f.test", "A", "192.0.2.11")
+    router = harness.start_router(t, backend("b", server) + ROUTE_ALL)
+    for flags in (dns.flags.RD, dns.flags.CD, bits, 0):
+        q = dns.message.make_query("f.test", "A", use_edns=0, flags=flags)
+        direct = dns.query.udp(q, server.addr, port=server.port, timeout=2)
+        expect_eq(direct.flags & bits, bits & ~flags, "RD and CD from the backend itself")
+        for tcp in (False, True):
+            send = dns.query.tcp if tcp else dns.query.udp
+            r = send(q, router.addr, port=router.port, timeout=2)
+            what = f"f.test with flags {dns.flags.to_text(flags) or 'none'} (tcp={tcp})"
+            expect_answer(r, "A", ["192.0.2.11"], what)
+            expect_eq(dns.flags.to_text(r.flags & bits), dns.flags.to_text(flags),
+                      f"RD and CD of the reply to {what}")
 
 
 def test_health_check_failures_and_rise_are_counted(t):

@@ -1,7 +1,8 @@
 """pkdns-router's configuration from the outside: the stack's dnsdist.conf runs unchanged
 (with --local for the listen address), a copy of it with only the addresses changed routes
-keys to pkdns and the rest to the forwarder, --check-config names every bad line, and
---print-config writes a native file that runs the same way."""
+keys to pkdns and the rest to the forwarder, --check-config names every bad line,
+--print-config writes a native file that runs the same way, and --threads sets the loops
+whatever the file says."""
 
 import os
 import sys
@@ -9,7 +10,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import ScriptedServer, expect, expect_answer, expect_eq, run_command  # noqa: E402
+from harness import (ScriptedServer, expect, expect_answer, expect_eq, query,  # noqa: E402
+                     run_command)
 
 STACK_CONF = os.path.join(harness.REPO, "tests", "data", "stack", "dnsdist.conf")
 KEY = "8pinxxgqs41n4aididenw5apqp1urfmzdztr8jt4abrkdn435ewo"
@@ -91,6 +93,21 @@ def test_printed_native_config_routes_like_the_dnsdist_file(t):
     expect_eq(status, 0, f"--print-config exit status; output:\n{native}")
     router = harness.start_router(t, conf_file=t.write("router.ini", native))
     expect_stack_routing(router)
+
+
+def test_threads_option_sets_the_loops_whatever_the_file_says(t):
+    server = ScriptedServer(t)
+    server.any_a = "192.0.2.3"
+    conf = (f"[router]\nthreads = 1\n[backend b]\naddress = {server.addr}:{server.port}\n"
+            "[rule all]\nmatch = all\naction = pool\n")
+    router = harness.start_router(t, conf, args=("--threads", "3"))
+    expect("3 loops" in router.wait_log(r"started, listening on"), "loops with --threads 3")
+    expect_answer(query(router, "t.test"), "A", ["192.0.2.3"], "t.test with --threads 3")
+    single = harness.start_router(t, "[router]\nthreads = 2\n" + conf.split("\n", 2)[2],
+                                  args=("--threads=1",))
+    expect(single.wait_log(r"started, listening on").endswith(" 1 loop"), "loops with --threads=1")
+    status, out = run_command([harness.ROUTER, "--threads", "0", "--check-config"])
+    expect_eq(status, 2, f"exit status for --threads 0; output: {out}")
 
 
 def test_usage_errors_exit_2(t):

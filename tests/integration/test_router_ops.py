@@ -1,11 +1,13 @@
 """pkdns-router as an operator sees it: READY=1 after the first health checks, SIGHUP reloads
-under load without losing a query (and keeps the old rules when the new file is bad), SIGUSR1
-logs the counters, SIGTERM stops cleanly, the ACL and the rate limit, and a flood of malformed
+under load without losing a query (and keeps the old rules when the new file is bad, or when
+one loop cannot take the new one; a change of `threads` is a warning), SIGUSR1 logs the
+counters, SIGTERM stops cleanly, the ACL and the rate limit, and a flood of malformed
 datagrams after which it still answers."""
 
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import sys
@@ -35,6 +37,16 @@ def one_backend(t, answer="192.0.2.1", extra=""):
     conf = (f"[backend b]\naddress = {server.addr}:{server.port}\n{extra}"
             "[rule all]\nmatch = all\naction = pool\n")
     return server, conf
+
+
+def expect_every_loop_answers(router, prefix, answer, what, count=20):
+    """Queries until `answer` comes, then `count` more from fresh sockets (which the kernel
+    spreads over the loops), each of which must get it."""
+    harness.query_until(router, lambda i: f"{prefix}{i}.test",
+                        lambda r: harness.answer_texts(r) == [answer], what)
+    for i in range(count):
+        expect_answer(query(router, f"{prefix}-again{i}.test"), "A", [answer],
+                      f"{prefix}-again{i}.test: {what}")
 
 
 def test_ready_is_sent_after_the_first_health_checks(t):
@@ -92,19 +104,25 @@ def test_sigusr1_logs_counters(t):
 
 
 def test_reload_under_load_loses_no_query(t):
+    # Both backends take 80 ms to answer, so that queries are in flight at every reload and
+    # at the moment each new configuration comes into force (after its backend's first
+    # check, which takes as long).
     first, conf = one_backend(t, "192.0.2.1")
     second = ScriptedServer(t)
     second.any_a = "192.0.2.2"
+    first.delay_s = second.delay_s = 0.08
     router = harness.start_router(t, conf)
     conf_path = t.path("router.ini")
-    failures, answers = [], set()
+    failures, answers, spans = [], set(), []
     stop = threading.Event()
 
     def load():
         i = 0
         while not stop.is_set():
+            sent = time.monotonic()
             try:
                 r = query(router, f"load{i}.test", timeout=2)
+                spans.append((sent, time.monotonic()))
                 answers.update(harness.answer_texts(r))
                 if r.rcode() != 0:
                     failures.append(harness.describe(r))
@@ -112,23 +130,71 @@ def test_reload_under_load_loses_no_query(t):
                 failures.append(f"timeout on load{i}.test")
             i += 1
 
-    threads = [threading.Thread(target=load) for _ in range(4)]
+    threads = [threading.Thread(target=load) for _ in range(6)]
     for th in threads:
         th.start()
-    time.sleep(0.3)
+    time.sleep(0.4)
+    reloads = []
     for n in range(6):
         server = second if n % 2 == 0 else first
         with open(conf_path, "w") as f:
             f.write(f"[backend b{n}]\naddress = {server.addr}:{server.port}\n"
                     "[rule all]\nmatch = all\naction = pool\n")
+        reloads.append(time.monotonic())
         router.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        time.sleep(0.4)
     stop.set()
     for th in threads:
         th.join()
     expect(not failures, f"{len(failures)} queries failed during reloads: {failures[:5]}")
     expect(answers == {"192.0.2.1", "192.0.2.2"}, f"answers seen: {answers}")
     expect_eq(router.log().count("configuration reloaded"), 6, "reload lines")
+    for at in reloads:
+        in_flight = sum(1 for sent, got in spans if sent < at < got)
+        expect(in_flight >= 2, f"{in_flight} queries in flight at a reload")
+
+
+def test_reload_that_one_loop_cannot_take_leaves_every_loop_as_it_was(t):
+    """Two loops, and file descriptors for only one of them to open a backend of 16 sockets:
+    the loop that could must not run the new configuration alone."""
+    _, conf = one_backend(t, "192.0.2.1", extra="health_check = up\n")
+    router = harness.start_router(t, "[router]\nthreads = 2\n" + conf)
+    wide = ScriptedServer(t)
+    wide.any_a = "192.0.2.2"
+    with open(t.path("router.ini"), "w") as f:
+        f.write(f"[router]\nthreads = 2\n[backend wide]\naddress = {wide.addr}:{wide.port}\n"
+                "health_check = up\nsockets = 16\n[rule all]\nmatch = all\naction = pool\n")
+    soft, hard = resource.prlimit(router.pid, resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir(f"/proc/{router.pid}/fd"))
+    resource.prlimit(router.pid, resource.RLIMIT_NOFILE, (in_use + 24, hard))
+    router.send_signal(signal.SIGHUP)
+    line = router.wait_log(r"new configuration not applied: loop \d could not take it")
+    expect("keeping the old one" in line, f"reload line: {line}")
+    expect("configuration reloaded" not in router.log(), "a reload line after a failed reload")
+    for i in range(20):  # from fresh sockets, so the kernel spreads them over both loops
+        expect_answer(query(router, f"old{i}.test"), "A", ["192.0.2.1"],
+                      f"old{i}.test after a reload one loop could not take")
+    resource.prlimit(router.pid, resource.RLIMIT_NOFILE, (soft, hard))
+    router.send_signal(signal.SIGHUP)
+    router.wait_log(r"configuration reloaded")
+    expect_every_loop_answers(router, "new", "192.0.2.2",
+                              "answers from the new backend once the limit is back")
+
+
+def test_threads_change_on_reload_is_a_warning(t):
+    for before, after in ((1, 2), (2, 1)):
+        _, conf = one_backend(t, "192.0.2.1")
+        router = harness.start_router(t, f"[router]\nthreads = {before}\n" + conf)
+        with open(t.path("router.ini"), "w") as f:
+            f.write(f"[router]\nthreads = {after}\n" + conf)
+        router.send_signal(signal.SIGHUP)
+        router.wait_log(r"configuration reloaded")
+        line = router.wait_log(r"WARNING.*threads")
+        expect(f"would run {after} loop" in line and "needs a restart" in line,
+               f"warning for threads = {before} -> {after}: {line}")
+        expect_answer(query(router, "after.test"), "A", ["192.0.2.1"],
+                      f"after a reload with threads = {before} -> {after}")
+        expect_eq(router.stop(), 0, "exit status after SIGTERM")
 
 
 def test_bad_reload_keeps_the_old_configuration(t):
@@ -252,12 +318,8 @@ def test_two_loops_share_the_work_and_stop_cleanly(t):
         f.write(f"[router]\nthreads = 2\n[backend c]\naddress = {other.addr}:{other.port}\n"
                 "[rule all]\nmatch = all\naction = pool\n")
     router.send_signal(signal.SIGHUP)
-    harness.query_until(router, lambda i: f"after{i}.test",
-                        lambda r: harness.answer_texts(r) == ["192.0.2.7"],
-                        "answers from the new backend on every loop")
-    for i in range(10):
-        expect_answer(query(router, f"again{i}.test"), "A", ["192.0.2.7"],
-                      f"again{i}.test after the reload, 2 loops")
+    expect_every_loop_answers(router, "after", "192.0.2.7",
+                              "answers from the new backend on every loop", count=10)
     expect_eq(router.stop(), 0, "exit status after SIGTERM with 2 loops")
 
 

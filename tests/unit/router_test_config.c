@@ -1,8 +1,10 @@
 #include "dns_name.h"
 #include "rt_config.h"
+#include "rt_ini_text.h"
 #include "unit.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -326,6 +328,258 @@ static void test_printed_config_reads_back_the_same(void)
     free(second);
 }
 
+/* ---- --print-config reads back as the same configuration ---- */
+
+/* Appends printf output to the text being built in buf[0..cap). */
+static void append(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void append(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf + used, cap - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The configuration printed (without the name of its file), in a new string. */
+static char *printed(struct rt_config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    c->config_file = 0;
+    rt_config_print(c, out);
+    fclose(out);
+    return text;
+}
+
+static void check_same_pool(const struct rt_config *a, uint16_t pa, const struct rt_config *b,
+                            uint16_t pb)
+{
+    CHECK_STR(b->pools[pb].name, a->pools[pa].name);
+    CHECK_INT(b->pools[pb].policy_set, a->pools[pa].policy_set);
+    CHECK(!a->pools[pa].policy_set || b->pools[pb].policy == a->pools[pa].policy);
+    CHECK_MEM(&b->pools[pb].cache, &a->pools[pa].cache, sizeof(a->pools[pa].cache));
+}
+
+static void check_same_backend(const struct rt_config *a, const struct rt_backend_config *x,
+                               const struct rt_config *b, const struct rt_backend_config *y)
+{
+    CHECK_STR(y->name, x->name);
+    CHECK(addr_equal(&y->addr, &x->addr));
+    CHECK_INT(y->n_pools, x->n_pools);
+    for (size_t p = 0; p < x->n_pools && p < y->n_pools; p++) {
+        check_same_pool(a, x->pools[p], b, y->pools[p]);
+    }
+    CHECK_INT(y->check_name_len, x->check_name_len);
+    CHECK_MEM(y->check_name, x->check_name, x->check_name_len);
+    CHECK(y->health == x->health && y->check_type == x->check_type &&
+          y->check_class == x->check_class && y->tcp_only == x->tcp_only);
+    CHECK(y->check_interval_ms == x->check_interval_ms &&
+          y->check_timeout_ms == x->check_timeout_ms &&
+          y->max_check_failures == x->max_check_failures && y->rise == x->rise);
+    CHECK(y->order == x->order && y->weight == x->weight && y->sockets == x->sockets);
+}
+
+static void check_same_rule(const struct rt_config *a, const struct rt_rule_config *x,
+                            const struct rt_config *b, const struct rt_rule_config *y)
+{
+    CHECK_STR(y->name, x->name);
+    CHECK_INT(y->n_match, x->n_match);
+    for (size_t m = 0; m < x->n_match && m < y->n_match; m++) {
+        CHECK_INT(y->match[m].kind, x->match[m].kind);
+        CHECK_STR(rt_config_text(b, y->match[m].text), rt_config_text(a, x->match[m].text));
+        CHECK_INT(y->match[m].n_qtypes, x->match[m].n_qtypes);
+        CHECK_MEM(y->match[m].qtypes, x->match[m].qtypes, sizeof(x->match[m].qtypes));
+    }
+    CHECK(y->action == x->action && y->rcode == x->rcode);
+    if (x->action == RT_ACTION_POOL) {
+        check_same_pool(a, x->pool, b, y->pool);
+    }
+}
+
+/* Everything a configuration says, compared field by field (lines, the file and the order of
+ * pools aside). */
+static void check_same_config(const struct rt_config *a, const struct rt_config *b)
+{
+    CHECK_INT(b->n_listen, a->n_listen);
+    for (size_t i = 0; i < a->n_listen && i < b->n_listen; i++) {
+        CHECK(addr_equal(&b->listen[i], &a->listen[i]));
+    }
+    CHECK_INT(b->n_acl, a->n_acl);
+    CHECK_MEM(b->acl, a->acl, a->n_acl * sizeof(a->acl[0]));
+    CHECK(b->policy == a->policy && b->timeout_ms == a->timeout_ms && b->retry == a->retry);
+    CHECK(b->servfail_timeout == a->servfail_timeout &&
+          b->servfail_no_server == a->servfail_no_server &&
+          b->max_outstanding == a->max_outstanding);
+    CHECK(b->rate_qps == a->rate_qps && b->rate_burst == a->rate_burst &&
+          b->rate_action == a->rate_action && b->rate_table_size == a->rate_table_size);
+    CHECK(b->tcp_clients == a->tcp_clients && b->tcp_idle_timeout_ms == a->tcp_idle_timeout_ms &&
+          b->tcp_max_pending == a->tcp_max_pending && b->threads == a->threads);
+    CHECK_INT(b->n_backends, a->n_backends);
+    for (size_t i = 0; i < a->n_backends && i < b->n_backends; i++) {
+        check_same_backend(a, &a->backends[i], b, &b->backends[i]);
+    }
+    CHECK_INT(b->n_rules, a->n_rules);
+    for (size_t i = 0; i < a->n_rules && i < b->n_rules; i++) {
+        check_same_rule(a, &a->rules[i], b, &b->rules[i]);
+    }
+}
+
+/* Loads text, prints it, loads the print: both loads must hold the same configuration and
+ * the second print must be the first. */
+static void check_round_trip(const char *text)
+{
+    struct rt_config *first = malloc(sizeof(*first));
+    char *first_text, *second_text;
+
+    load(text);
+    CHECK_INT(read_rc, 0);
+    memcpy(first, cfg, sizeof(*first));
+    first_text = printed(cfg);
+    load(first_text);
+    if (read_rc != 0) {
+        fprintf(stderr, "  the printed configuration does not read back:\n%s\n%s", first_text,
+                logged);
+    }
+    CHECK_INT(read_rc, 0);
+    check_same_config(first, cfg);
+    second_text = printed(cfg);
+    CHECK_STR(second_text, first_text);
+    free(first_text);
+    free(second_text);
+    free(first);
+}
+
+/* A dnsdist file with what one line of INI cannot hold bare: regexes with " ;", white space
+ * at the ends, a leading quote, a backslash, or none at all; a suffix list, a regex and a
+ * check name each longer than a line; a backend named by its IPv6 address (a ']' in it) and
+ * one with a ';' in its name; a backend in the default pool and another, and one in eight
+ * pools with long names; sixteen listen addresses; an empty ACL. */
+static void test_printed_dnsdist_config_with_awkward_values_reads_back_the_same(void)
+{
+    static char text[16384];
+    char name[64];
+
+    text[0] = '\0';
+    append(text, sizeof(text), "setLocal(\"127.0.0.1:5300\")\n");
+    for (int i = 1; i < RT_MAX_LISTEN; i++) {
+        append(text, sizeof(text), "addLocal(\"[2001:db8:1111:2222:3333:4444:5555:%x]:5301\")\n",
+               i);
+    }
+    append(text, sizeof(text),
+           "setACL({})\nnewServer({address=\"[::1]:5301\", pool={\"\", \"p\"}, "
+           "checkName=\"");
+    for (int label = 0; label < 4; label++) {
+        append(text, sizeof(text), "%.60s.",
+               "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghij");
+    }
+    append(text, sizeof(text),
+           "test\"})\nnewServer({address=\"192.0.2.1\", name=\"odd ; one]\", "
+           "pool={");
+    for (int p = 0; p < RT_MAX_BACKEND_POOLS; p++) {
+        snprintf(name, sizeof(name), "pool%d-%.57s", p,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        append(text, sizeof(text), "%s\"%s\"", p > 0 ? ", " : "", name);
+    }
+    append(text, sizeof(text),
+           "}})\n"
+           "addAction(RegexRule(\"^(a|b) ;x$\"), PoolAction(\"p\"), "
+           "{name=\"[first ; rule]\"})\n"
+           "addAction(RegexRule(\" spaced \"), PoolAction(\"\"))\n"
+           "addAction(RegexRule(\"\\\"quoted\\\\.\"), DropAction())\n"
+           "addAction(RegexRule(\"\"), PoolAction(\"p\"))\n"
+           "addAction(RegexRule(\"^(");
+    for (int i = 0; i < 30; i++) {
+        append(text, sizeof(text), "alternative%02d|", i);
+    }
+    append(text, sizeof(text), "z) #x$\"), DropAction())\naddAction(SuffixMatchNodeRule({");
+    for (int i = 0; i < 30; i++) {
+        append(text, sizeof(text), "%s\"zone-%02d.example.org\"", i > 0 ? ", " : "", i);
+    }
+    append(text, sizeof(text), "}), PoolAction(\"p\"))\n");
+    check_round_trip(text);
+    CHECK_INT(cfg->n_listen, RT_MAX_LISTEN);
+    CHECK_INT(cfg->n_acl, 0);
+    CHECK_STR(cfg->backends[0].name, "[::1]:5301");
+    CHECK_STR(cfg->rules[1].name, "rule2");
+    CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), "^(a|b) ;x$");
+    CHECK_STR(rt_config_text(cfg, cfg->rules[1].match[0].text), " spaced ");
+    CHECK_STR(rt_config_text(cfg, cfg->rules[2].match[0].text), "\"quoted\\.");
+    CHECK_INT(cfg->rules[5].match[0].kind, RT_MATCH_SUFFIX);
+}
+
+/* The native keys --print-config leaves out when they are at their defaults come back too. */
+static void test_printed_ini_with_rate_limits_reads_back_the_same(void)
+{
+    check_round_trip("[router]\nrate_limit_qps = 5\nrate_limit_table = 1000\n"
+                     "[backend b]\naddress = 192.0.2.1\npool = a\npool = \"\" b\n"
+                     "[rule r]\nmatch = pkarr\naction = pool a\n");
+    CHECK_INT(cfg->rate_table_size, 1000);
+    CHECK_INT(cfg->backends[0].n_pools, 3);
+}
+
+/* Texts of every length up to a few lines, of letters, runs of spaces, tabs, ';', '#' and
+ * quotes (all of them literal characters to a regex), printed as a `match = regex` line and
+ * read back: each is itself again. */
+static void test_printed_texts_read_back_as_themselves(void)
+{
+    static const char alphabet[] = "ab.-    \t;#\"";
+    char text[400], ini[4096];
+    FILE *out;
+
+    srandom(7);
+    for (int i = 0; i < 300; i++) {
+        size_t len = 1 + (size_t)random() % (sizeof(text) - 1);
+        for (size_t k = 0; k < len; k++) {
+            text[k] = alphabet[(size_t)random() % (sizeof(alphabet) - 1)];
+        }
+        text[len] = '\0';
+        out = fmemopen(ini, sizeof(ini), "w");
+        fputs("[backend b]\naddress = 192.0.2.1\n[rule r]\n", out);
+        rt_ini_print_text(out, "match = regex ", text);
+        fputs("action = drop\n", out);
+        fclose(out);
+        load(ini);
+        CHECK_INT(read_rc, 0);
+        CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), text);
+    }
+}
+
+static void test_quoted_value_goes_on_in_indented_lines(void)
+{
+    load("[backend b]\n"                     /* 1 */
+         "address = 192.0.2.1\n"             /* 2 */
+         "name = \"b \\x5b1\\x5d\"\n"        /* 3 */
+         "[rule r]\n"                        /* 4 */
+         "match = regex \"^a\n"              /* 5 */
+         "    b\\x3b \\x20\\\\\\\"\\x23\"\n" /* 6 */
+         "action = drop\n");                 /* 7 */
+    CHECK_INT(read_rc, 0);
+    CHECK_STR(cfg->backends[0].name, "b [1]");
+    CHECK_STR(rt_config_text(cfg, cfg->rules[0].match[0].text), "^ab;  \\\"#");
+    CHECK_INT(cfg->rules[0].match[0].line, 5);
+}
+
+static void test_unclosed_quoted_value_is_an_error_at_its_first_line(void)
+{
+    load("[backend b]\n"              /* 1 */
+         "address = 192.0.2.1\n"      /* 2 */
+         "[rule r]\n"                 /* 3 */
+         "match = regex \"^a\n"       /* 4 */
+         "action = drop\n"            /* 5 */
+         "[rule s]\n"                 /* 6 */
+         "match = suffix \"a\\qb\"\n" /* 7 */
+         "action = drop\n");          /* 8 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(4, "not closed"));
+    CHECK(logged_error(7, "bad quoting"));
+}
+
 static void test_missing_file_is_an_error(void)
 {
     rt_config_defaults(cfg);
@@ -355,6 +609,11 @@ int main(void)
         UNIT(test_ini_repeated_header_is_a_second_backend),
         UNIT(test_rule_to_empty_pool_is_a_warning),
         UNIT(test_printed_config_reads_back_the_same),
+        UNIT(test_printed_dnsdist_config_with_awkward_values_reads_back_the_same),
+        UNIT(test_printed_ini_with_rate_limits_reads_back_the_same),
+        UNIT(test_printed_texts_read_back_as_themselves),
+        UNIT(test_quoted_value_goes_on_in_indented_lines),
+        UNIT(test_unclosed_quoted_value_is_an_error_at_its_first_line),
         UNIT(test_missing_file_is_an_error),
     };
     int rc;

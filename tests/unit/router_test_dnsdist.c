@@ -398,6 +398,79 @@ static void test_listener_copies_without_reuseport_and_other_options_are_errors(
     CHECK_INT(cfg->threads, RT_DEFAULT_THREADS);
 }
 
+/* dnsdist 1.7's own example form: an assignment without `local`, a ';' and a method call on
+ * the one line. */
+static void test_one_line_server_with_set_up_is_understood(void)
+{
+    load("srv = newServer({address=\"127.0.0.1:5301\", pool=\"default\"}); srv:setUp()\n"
+         "addAction(AllRule(), PoolAction(\"default\"))\n");
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(ctx.errors, 0);
+    CHECK_INT(cfg->n_backends, 1);
+    CHECK_INT(addr_port(&cfg->backends[0].addr), 5301);
+    CHECK_STR(cfg->pools[cfg->backends[0].pools[0]].name, "default");
+    CHECK_INT(cfg->backends[0].health, RT_HEALTH_UP);
+    CHECK_INT(cfg->n_rules, 1);
+}
+
+static void test_every_bad_key_of_a_server_is_reported_at_its_line(void)
+{
+    load("newServer({address='192.0.2.1',\n"                          /* 1 */
+         "  qps=10,\n"                                                /* 2 */
+         "  checkType='NOPE',\n"                                      /* 3 */
+         "  pool='x'})\n"                                             /* 4 */
+         "newServer({name='a', weight=0})\n"                          /* 5 */
+         "newServer({address='192.0.2.2', pool='p q', order=-1})\n"); /* 6 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "parameter 'qps' is not supported"));
+    CHECK(logged_error(3, "checkType 'NOPE'"));
+    CHECK(logged_error(5, "weight must be a whole number"));
+    CHECK(logged_error(5, "no address"));
+    CHECK(logged_error(6, "pool name 'p q'"));
+    CHECK(logged_error(6, "order must be a whole number"));
+    CHECK_INT(ctx.errors, 6);
+    CHECK_INT(cfg->n_backends, 0);
+}
+
+static void test_bad_pool_name_is_reported_at_its_call(void)
+{
+    load("newServer({address='192.0.2.1',\n" /* 1 */
+         "  pool='a'})\n"                    /* 2 */
+         "addAction(AllRule(),\n"            /* 3 */
+         "  PoolAction('b c'))\n");          /* 4 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(4, "pool name 'b c'"));
+    CHECK_INT(ctx.errors, 1);
+}
+
+/* An error in the middle of a table spread over lines skips to the end of its statement: the
+ * table's other lines are not read as statements of their own. */
+static void test_error_inside_a_table_skips_to_the_end_of_the_statement(void)
+{
+    load("newServer({\n"                        /* 1 */
+         "  address='192.0.2.1',\n"             /* 2 */
+         "  checkType=DNSQType.BOGUS,\n"        /* 3 */
+         "  pool='x',\n"                        /* 4 */
+         "  name='n'\n"                         /* 5 */
+         "})\n"                                 /* 6 */
+         "newServer({\n"                        /* 7 */
+         "  address='192.0.2.2'\n"              /* 8 */
+         "  pool='y'\n"                         /* 9: no ',' before it */
+         "})\n"                                 /* 10 */
+         "addAction(AndRule({\n"                /* 11 */
+         "  QTypeRule(DNSQType.NOPE),\n"        /* 12 */
+         "  RegexRule('a')\n"                   /* 13 */
+         "}), PoolAction('x'))\n"               /* 14 */
+         "newServer({address='192.0.2.3'})\n"); /* 15 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(3, "DNSQType.BOGUS"));
+    CHECK(logged_error(9, "expected ',' or '}'"));
+    CHECK(logged_error(12, "DNSQType.NOPE"));
+    CHECK_INT(ctx.errors, 3);
+    CHECK_INT(cfg->n_backends, 1);
+    CHECK_INT(cfg->n_rules, 0);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -410,6 +483,10 @@ int main(void)
         UNIT(test_string_escapes_are_decoded),
         UNIT(test_unsupported_calls_are_errors_naming_line_and_call),
         UNIT(test_syntax_errors_are_reported_and_reading_goes_on),
+        UNIT(test_one_line_server_with_set_up_is_understood),
+        UNIT(test_every_bad_key_of_a_server_is_reported_at_its_line),
+        UNIT(test_bad_pool_name_is_reported_at_its_call),
+        UNIT(test_error_inside_a_table_skips_to_the_end_of_the_statement),
         UNIT(test_wrong_argument_types_are_errors),
         UNIT(test_packet_cache_calls_give_pools_their_caches),
         UNIT(test_packet_cache_errors_name_their_line),

@@ -22,7 +22,7 @@
 
 #define WAIT_MS 2000
 #define WATCHDOG_S 20
-#define MAX_CONNS 8
+#define MAX_CONNS 20 /* more than the router opens, so that a 17th would show */
 #define MAX_HELD 64
 #define LONG_TIMEOUT_MS 5000
 
@@ -227,7 +227,7 @@ static void open_server(bool listening)
     memcpy(&fx.server.sa, &sin, sizeof(sin));
     fx.server.len = sizeof(sin);
     if (listening) {
-        CHECK_INT(listen(fx.listen_fd, 16), 0);
+        CHECK_INT(listen(fx.listen_fd, 64), 0);
         uv_poll_init_socket(&fx.loop, &fx.listen_poll, fx.listen_fd);
         uv_poll_start(&fx.listen_poll, UV_READABLE, on_server_accept);
     }
@@ -263,6 +263,12 @@ static bool enough_held(void *arg)
 {
     (void)arg;
     return fx.n_held >= want;
+}
+
+static bool enough_received(void *arg)
+{
+    (void)arg;
+    return fx.received >= want;
 }
 
 static void setup(enum server_mode mode, bool listening, uint32_t timeout_ms)
@@ -416,6 +422,38 @@ static void test_unanswered_query_times_out(void)
     teardown(true);
 }
 
+/* Sixteen connections carrying 32 queries each are all one backend gets: the next query opens
+ * no seventeenth but is refused (the router then tries another backend, or answers
+ * SERVFAIL), and once an answer has made room, a query goes on a connection already open. */
+static void test_full_connections_open_no_seventeenth(void)
+{
+    unsigned full = RT_TCP_MAX_CONNS * RT_TCP_PIPELINE;
+
+    setup(SERVER_HOLD, true, LONG_TIMEOUT_MS);
+    for (unsigned i = 0; i < full; i++) {
+        CHECK_INT(send_query(i), 0);
+    }
+    want = full;
+    CHECK(run_until(enough_received, WAIT_MS));
+    CHECK_INT(fx.accepted, RT_TCP_MAX_CONNS);
+
+    CHECK_INT(send_query(full), -EBUSY);
+    run_for(100);
+    CHECK_INT(fx.accepted, RT_TCP_MAX_CONNS);
+    CHECK_INT(stats().full, 1);
+    CHECK_INT(stats().outstanding, full);
+
+    server_write(fx.held[0].fd, fx.held[0].msg, fx.held[0].len);
+    want = 1;
+    CHECK(run_until(enough_answers, WAIT_MS));
+    CHECK_INT(send_query(full + 1), 0);
+    want = full + 1;
+    CHECK(run_until(enough_received, WAIT_MS));
+    CHECK_INT(fx.accepted, RT_TCP_MAX_CONNS);
+    CHECK_INT(stats().tcp_connects, RT_TCP_MAX_CONNS);
+    teardown(true);
+}
+
 static void test_close_abandons_queries_in_flight(void)
 {
     setup(SERVER_HOLD, true, LONG_TIMEOUT_MS);
@@ -436,6 +474,7 @@ int main(void)
         UNIT(test_query_on_a_connection_the_server_closes_is_sent_again),
         UNIT(test_refused_connection_fails_its_queries_at_once),
         UNIT(test_unanswered_query_times_out),
+        UNIT(test_full_connections_open_no_seventeenth),
         UNIT(test_close_abandons_queries_in_flight),
     };
 

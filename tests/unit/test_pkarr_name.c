@@ -249,6 +249,164 @@ static void test_tld_alone_and_root_are_not_pkarr_names(void)
     CHECK_INT(find("example.com", NULL, NULL), -ENOENT);
 }
 
+/* ---- the router's check: a decodable point, no subgroup check ---- */
+
+/* Curve25519's p = 2^255 - 19, little-endian. */
+static void field_prime(uint8_t out[PKARR_KEY_LEN])
+{
+    memset(out, 0xff, PKARR_KEY_LEN);
+    out[0] = 0xed;
+    out[31] = 0x7f;
+}
+
+/* True when libsodium can decode the bytes as a point on the curve, whatever its order and
+ * however it is spelled: crypto_core_ed25519_add checks only that. */
+static bool sodium_decodes(const uint8_t key[PKARR_KEY_LEN])
+{
+    uint8_t sum[PKARR_KEY_LEN];
+
+    return crypto_core_ed25519_add(sum, key, key) == 0;
+}
+
+/* pkarr_name_find_plausible on a text name. */
+static int find_plausible(const char *name)
+{
+    uint8_t wire[DNS_NAME_MAX];
+    size_t len;
+
+    CHECK_INT(dns_name_from_text(name, wire, &len), 0);
+    return pkarr_name_find_plausible(wire, len, NULL, 0, NULL);
+}
+
+static void test_every_vector_key_is_plausible(void)
+{
+    static const char *const keys[] = {KEY_SEED0, KEY_YG4, KEY_CSJ, KEY_CB7, KEY_8QH};
+    uint8_t bytes[PKARR_KEY_LEN];
+    char name[128];
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        CHECK_INT(zbase32_decode(keys[i], PKARR_KEY_TEXT_LEN, bytes, sizeof(bytes)), 32);
+        CHECK(pkarr_name_key_plausible(bytes));
+        snprintf(name, sizeof(name), "www.%s", keys[i]);
+        CHECK_INT(find_plausible(name), 0);
+    }
+    CHECK_INT(unit_hex("77ff84905a91936367c01360803104f92432fcd904a43511876df5cdf3e7e548", bytes,
+                       sizeof(bytes)),
+              32);
+    CHECK(pkarr_name_key_plausible(bytes));
+}
+
+static void test_point_that_does_not_decompress_is_not_plausible(void)
+{
+    uint8_t y2[PKARR_KEY_LEN] = {2}, vector[PKARR_KEY_LEN];
+
+    /* y = 2: (y^2 - 1)/(d y^2 + 1) has no square root mod p. */
+    CHECK(!sodium_decodes(y2));
+    CHECK(!pkarr_name_key_plausible(y2));
+    y2[31] |= 0x80;
+    CHECK(!pkarr_name_key_plausible(y2));
+    CHECK_INT(zbase32_decode(NOT_A_KEY_PADDING_CLEARED, PKARR_KEY_TEXT_LEN, vector, sizeof(vector)),
+              32);
+    CHECK(!sodium_decodes(vector));
+    CHECK(!pkarr_name_key_plausible(vector));
+    CHECK_INT(find_plausible("www." NOT_A_KEY_PADDING_CLEARED), -ENOENT);
+}
+
+/* The eight points of small order decode, with either sign bit, and are refused all the
+ * same: 0 (order 4), 1 (the identity), p - 1 (order 2) and the two y of order 8. */
+static void test_small_order_encodings_are_not_plausible(void)
+{
+    static const char *const order8_hex[] = {
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    };
+    uint8_t ys[5][PKARR_KEY_LEN] = {{0}, {1}};
+
+    field_prime(ys[2]);
+    ys[2][0] -= 1; /* p - 1 */
+    CHECK_INT(unit_hex(order8_hex[0], ys[3], PKARR_KEY_LEN), 32);
+    CHECK_INT(unit_hex(order8_hex[1], ys[4], PKARR_KEY_LEN), 32);
+    for (size_t i = 0; i < 5; i++) {
+        for (int sign = 0; sign < 2; sign++) {
+            ys[i][31] = (uint8_t)((ys[i][31] & 0x7f) | (sign << 7));
+            CHECK(sodium_decodes(ys[i]));
+            CHECK(crypto_core_ed25519_is_valid_point(ys[i]) != 1);
+            CHECK(!pkarr_name_key_plausible(ys[i]));
+        }
+    }
+}
+
+/* p + 3 spells the point y = 3 non-canonically; libsodium decodes it, the check does not,
+ * and no y at or above p passes. */
+static void test_y_at_or_above_p_is_not_plausible(void)
+{
+    uint8_t y[PKARR_KEY_LEN], canonical[PKARR_KEY_LEN] = {3};
+
+    CHECK(pkarr_name_key_plausible(canonical));
+    field_prime(y);
+    y[0] += 3;
+    CHECK(sodium_decodes(y));
+    CHECK(!pkarr_name_key_plausible(y));
+    for (int above = 0; above < 19; above++) {
+        field_prime(y);
+        y[0] = (uint8_t)(y[0] + above);
+        CHECK(!pkarr_name_key_plausible(y));
+        y[31] |= 0x80;
+        CHECK(!pkarr_name_key_plausible(y));
+    }
+}
+
+/* Every key libsodium accepts is plausible, and a plausible key libsodium refuses lies
+ * outside the prime-order subgroup: it is Q + T, T of small order. Then 8 times it, which
+ * takes T away, is a valid point. On random bytes (half of them decode) this is common. */
+static void test_plausible_check_agrees_with_libsodium_on_random_keys(void)
+{
+    uint8_t key[PKARR_KEY_LEN], twice[PKARR_KEY_LEN], eight[PKARR_KEY_LEN];
+    unsigned plausible = 0, valid = 0;
+
+    for (int i = 0; i < 4000; i++) {
+        randombytes_buf(key, sizeof(key));
+        bool is_plausible = pkarr_name_key_plausible(key);
+        bool is_valid = crypto_core_ed25519_is_valid_point(key) == 1;
+        plausible += is_plausible;
+        valid += is_valid;
+        CHECK(is_plausible == sodium_decodes(key));
+        CHECK(!is_valid || is_plausible);
+        if (is_plausible && !is_valid) {
+            CHECK_INT(crypto_core_ed25519_add(twice, key, key), 0);
+            CHECK_INT(crypto_core_ed25519_add(twice, twice, twice), 0);
+            CHECK_INT(crypto_core_ed25519_add(eight, twice, twice), 0);
+            CHECK(crypto_core_ed25519_is_valid_point(eight) == 1);
+        }
+    }
+    /* About half decode, and one in eight of those is in the subgroup. */
+    CHECK(plausible > 1700 && plausible < 2300);
+    CHECK(valid > 150 && valid < 350);
+}
+
+/* A key plus the point of order 2 is no key for pkdns, but a plausible one for the router;
+ * each verdict stays what it is however the two checks alternate on it. */
+static void test_key_with_a_small_order_component_is_plausible_but_not_a_key(void)
+{
+    uint8_t key[PKARR_KEY_LEN], order2[PKARR_KEY_LEN], mixed[PKARR_KEY_LEN];
+    uint8_t wire[DNS_NAME_MAX];
+    char text[64];
+    size_t len;
+
+    CHECK_INT(zbase32_decode(KEY_CSJ, PKARR_KEY_TEXT_LEN, key, sizeof(key)), 32);
+    field_prime(order2);
+    order2[0] -= 1; /* y = p - 1: (0, -1) */
+    CHECK_INT(crypto_core_ed25519_add(mixed, key, order2), 0);
+    CHECK(crypto_core_ed25519_is_valid_point(mixed) != 1);
+    CHECK(pkarr_name_key_plausible(mixed));
+    CHECK_INT(zbase32_encode(mixed, sizeof(mixed), text, sizeof(text)), PKARR_KEY_TEXT_LEN);
+    CHECK_INT(dns_name_from_text(text, wire, &len), 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT(pkarr_name_find_plausible(wire, len, NULL, 0, NULL), 0);
+        CHECK_INT(pkarr_name_find(wire, len, NULL, 0, NULL), -ENOENT);
+    }
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -269,6 +427,12 @@ int main(void)
         UNIT(test_key_before_the_tld_is_a_pkarr_name),
         UNIT(test_multi_label_tld_is_supported),
         UNIT(test_tld_alone_and_root_are_not_pkarr_names),
+        UNIT(test_every_vector_key_is_plausible),
+        UNIT(test_point_that_does_not_decompress_is_not_plausible),
+        UNIT(test_small_order_encodings_are_not_plausible),
+        UNIT(test_y_at_or_above_p_is_not_plausible),
+        UNIT(test_plausible_check_agrees_with_libsodium_on_random_keys),
+        UNIT(test_key_with_a_small_order_component_is_plausible_but_not_a_key),
     };
     if (sodium_init() < 0) {
         return 1;
