@@ -50,8 +50,8 @@ void cli_dht_usage(void)
     printf("Low-level tools; pkdns-cli publish and resolve are the everyday commands.\n\n"
            "Usage: pkdns-cli dht-put --seed HEX --seq N --value-hex HEX [OPTIONS]\n"
            "Signs a BEP 44 mutable item (v = the bytes of --value-hex as a string) with the\n"
-           "ed25519 seed (32 bytes, hex) and stores it on the closest nodes. Prints\n"
-           "\"stored on N nodes\"; exit 0 when N > 0.\n\n"
+           "ed25519 seed (32 bytes, hex) and stores it on the closest nodes (--nodes N of\n"
+           "them, default %d, at most %d). Prints \"stored on N nodes\"; exit 0 when N > 0.\n\n"
            "Usage: pkdns-cli dht-get --key HEX [OPTIONS]\n"
            "Looks the mutable item of the public key (32 bytes, hex) up. Prints\n"
            "\"first seq=N value=HEX from=ADDR ms=T\" when a verified value comes, then\n"
@@ -68,7 +68,8 @@ void cli_dht_usage(void)
            "%d times (looked up one after another on the same node) and --warm-ms N (wait\n"
            "N ms after bootstrapping starts before the first lookup).\n"
            "A value that is not a string is printed as bencoded=HEX instead of value=HEX.\n",
-           DHT_NODE_SEND_RATE, CLI_DHT_TIMEOUT_MS, CLI_DHT_KEYS_MAX);
+           DHT_LOOKUP_PUT_NODES, DHT_LOOKUP_PUT_NODES_MAX, DHT_NODE_SEND_RATE, CLI_DHT_TIMEOUT_MS,
+           CLI_DHT_KEYS_MAX);
 }
 
 /* ---- printing ---- */
@@ -143,7 +144,7 @@ static void cli_dht_on_put(void *user, const struct dht_lookup_event *ev)
     printf("stored on %zu nodes", ev->stored);
     if (ev->refused > 0) {
         printf("; refused by %zu:", ev->refused);
-        for (size_t i = 0; i < ev->refused && i < DHT_LOOKUP_PUT_NODES; i++) {
+        for (size_t i = 0; i < ev->refused && i < DHT_LOOKUP_PUT_NODES_MAX; i++) {
             printf(" %lld", (long long)ev->errors[i]);
         }
     }
@@ -276,6 +277,9 @@ static int cli_dht_option(struct cli_dht *c, const struct cli_args_opt *o)
     if (c->put && strcmp(n, "cas") == 0) {
         c->has_cas = true;
         return cli_args_number(v, INT64_MIN, INT64_MAX, &c->cas);
+    }
+    if (c->put && strcmp(n, "nodes") == 0) {
+        return cli_args_number(v, 1, DHT_LOOKUP_PUT_NODES_MAX, &c->node.put_nodes);
     }
     if (c->put && strcmp(n, "value-hex") == 0) {
         return cli_dht_take_value(c, v);

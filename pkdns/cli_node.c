@@ -155,6 +155,7 @@ static int cli_node_open(struct cli_node *n)
     cfg.node.read_only = true;
     cfg.node.send_rate_per_s = (unsigned)n->rate;
     cfg.node.send_burst = (unsigned)(2 * n->rate);
+    cfg.node.put_nodes = (unsigned)n->put_nodes;
     rc = dht_uv_new(&n->loop, &cfg, &n->uv);
     if (rc < 0) {
         fprintf(stderr, "pkdns-cli %s: cannot start a DHT node on %s: %s\n", n->command, n->bind,

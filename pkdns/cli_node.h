@@ -36,6 +36,7 @@ struct cli_node {
     long long rate;
     long long timeout_ms;
     long long warm_ms;
+    long long put_nodes; /* dht-put --nodes: stores on this many nodes; 0: the node's default */
 };
 
 /* Sets the defaults; `command` (argv[0]) names the command in messages. */

@@ -63,7 +63,8 @@ void cli_pkarr_usage(void)
            "Prints the z-base32 public key of SEED: a file holding the seed, or the seed.\n\n"
            "Usage: pkdns-cli publish SEED ZONEFILE [OPTIONS]\n"
            "Signs the records of ZONEFILE (implicit $ORIGIN <key>. and $TTL 300) with the\n"
-           "timestamp now and stores the packet on the DHT; prints \"stored on N nodes\".\n\n"
+           "timestamp now and stores the packet on the DHT's closest nodes (--nodes N of them,\n"
+           "default %d, at most %d); prints \"stored on N nodes\".\n\n"
            "Usage: pkdns-cli resolve KEY [OPTIONS]\n"
            "Looks the packet of KEY (z-base32, \"pk:\" allowed) up, verifies its signature and\n"
            "prints its records, timestamp and age.\n\n"
@@ -73,7 +74,8 @@ void cli_pkarr_usage(void)
            "  --rate-limit N     queries per second to one IP (default %d)\n"
            "  --timeout-ms N     give up after N ms (default %d)\n"
            "  -v, --verbose      debug logging\n",
-           DHT_NODE_SEND_RATE, CLI_PKARR_TIMEOUT_MS);
+           DHT_LOOKUP_PUT_NODES, DHT_LOOKUP_PUT_NODES_MAX, DHT_NODE_SEND_RATE,
+           CLI_PKARR_TIMEOUT_MS);
 }
 
 /* ---- the DHT node ---- */
@@ -142,7 +144,13 @@ static int cli_pkarr_start(struct cli_node *n, void *user)
 /* Takes one option of publish or resolve. Returns 0, or -EINVAL. */
 static int cli_pkarr_option(struct cli_pkarr_dht *d, const struct cli_args_opt *o)
 {
-    return d != NULL && cli_node_option(&d->node, o) == 0 ? 0 : -EINVAL;
+    if (d == NULL) {
+        return -EINVAL;
+    }
+    if (d->put && strcmp(o->name, "nodes") == 0) {
+        return cli_args_number(o->value, 1, DHT_LOOKUP_PUT_NODES_MAX, &d->node.put_nodes);
+    }
+    return cli_node_option(&d->node, o) == 0 ? 0 : -EINVAL;
 }
 
 /* Reads positional arguments (between want_min and want_max) and options; d is NULL for

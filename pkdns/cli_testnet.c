@@ -5,7 +5,6 @@
 #include "cli_testnet.h"
 
 #include "cli_args.h"
-#include "dht_lookup.h"
 #include "dht_node.h"
 #include "dht_store.h"
 #include "dht_table.h"
@@ -28,11 +27,6 @@
 #define CLI_TESTNET_RCVBUF (1u << 20) /* ours: room for a whole network bootstrapping at once */
 #define CLI_TESTNET_LOG_NODES 32      /* ours: counters logged at stop up to this size */
 #define CLI_TESTNET_TAG "testnet"
-/* ours: when every node looks itself up once more. Nodes that started before their
- * neighbours did not meet them in their first lookup; the second, once all are up, makes
- * each known to the nodes closest to it, as bucket refreshes do on a network that has run
- * for a while. */
-#define CLI_TESTNET_SETTLE_MS 3000
 
 struct cli_testnet {
     uv_loop_t loop;
@@ -41,7 +35,6 @@ struct cli_testnet {
     size_t count;
     size_t open;
     uv_timer_t stats_timer;
-    uv_timer_t settle_timer;
     uint64_t stats_ms;
     bool stopping;
 
@@ -111,24 +104,6 @@ static void cli_testnet_on_stats(uv_timer_t *timer)
     cli_testnet_log_all(timer->data);
 }
 
-static void cli_testnet_on_settled(void *user, const struct dht_lookup_event *ev)
-{
-    (void)user;
-    (void)ev;
-}
-
-static void cli_testnet_on_settle(uv_timer_t *timer)
-{
-    struct cli_testnet *t = timer->data;
-
-    for (size_t i = 0; i < t->count; i++) {
-        struct dht_node *node = dht_uv_node(t->nodes[i]);
-        uint32_t handle;
-        dht_lookup_find_node(node, dht_node_id(node), cli_testnet_on_settled, NULL,
-                             uv_now(&t->loop), &handle);
-    }
-}
-
 static void cli_testnet_on_node_closed(void *user)
 {
     struct cli_testnet *t = user;
@@ -155,7 +130,6 @@ static void cli_testnet_stop(struct cli_testnet *t)
     uv_close((uv_handle_t *)&t->sig_term, NULL);
     uv_close((uv_handle_t *)&t->sig_usr1, NULL);
     uv_close((uv_handle_t *)&t->stats_timer, NULL);
-    uv_close((uv_handle_t *)&t->settle_timer, NULL);
 }
 
 static void cli_testnet_on_signal(uv_signal_t *sig, int signum)
@@ -317,9 +291,7 @@ static void cli_testnet_start_signals(struct cli_testnet *t)
     uv_signal_init(&t->loop, &t->sig_term);
     uv_signal_init(&t->loop, &t->sig_usr1);
     uv_timer_init(&t->loop, &t->stats_timer);
-    uv_timer_init(&t->loop, &t->settle_timer);
     t->sig_int.data = t->sig_term.data = t->sig_usr1.data = t->stats_timer.data = t;
-    t->settle_timer.data = t;
     uv_signal_start(&t->sig_int, cli_testnet_on_signal, SIGINT);
     uv_signal_start(&t->sig_term, cli_testnet_on_signal, SIGTERM);
     uv_signal_start(&t->sig_usr1, cli_testnet_on_signal, SIGUSR1);
@@ -340,7 +312,6 @@ static int cli_testnet_start(struct cli_testnet *t)
         }
     }
     cli_testnet_link_first(t);
-    uv_timer_start(&t->settle_timer, cli_testnet_on_settle, CLI_TESTNET_SETTLE_MS, 0);
     for (size_t i = 0; i < t->count; i++) {
         printf("%s\n", addr_format(dht_uv_addr(t->nodes[i]), text, sizeof(text)));
     }

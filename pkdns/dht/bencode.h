@@ -1,4 +1,6 @@
-/* Bencode (BEP 3), the encoding of every KRPC datagram.
+/* Bencode (BEP 3), the encoding of every KRPC datagram. It lives in pkdns/dht/ rather than in
+ * common/ with the other protocol code because nothing but the DHT (and the pkdns-cli commands
+ * that drive it) reads or writes bencode.
  *
  * The reader is strict and never looks past the length it is given: canonical integers only,
  * string lengths checked against the bytes left, dictionary keys sorted and unique, nesting and

@@ -11,6 +11,7 @@
 #include <string.h>
 
 _Static_assert(DHT_LOOKUP_CANDIDATES == DHT_CLOSEST_MAX, "a lookup's candidates fill its set");
+_Static_assert(DHT_LOOKUP_PUT_NODES_MAX <= DHT_CLOSEST_MAX, "a put's nodes fit its set");
 
 void dht_lookup_value_set(struct dht_lookup_value *v, const struct dht_store_item *item,
                           const struct addr *from)

@@ -11,9 +11,11 @@
  * get delivers the first value that verifies (signature and target for mutable items, SHA-1
  * for immutable ones) at once, then every newer one, and the end of the traversal last. Gets
  * of one target share one lookup. put runs a get traversal to collect write tokens from the
- * closest nodes, then puts to the DHT_LOOKUP_PUT_NODES closest of them that gave one; it
- * reports once each put is answered or past its adaptive timeout (a later answer still
- * reaches the routing table), or, when none was answered in time, at the hard deadline.
+ * closest nodes, then puts to the closest of them that gave one, as many as the node's
+ * put_nodes (DHT_LOOKUP_PUT_NODES by default; a put to more than K nodes traverses until that
+ * many closest nodes have answered); it reports once each put is answered or past its
+ * adaptive timeout (a later answer still reaches the routing table), or, when none was
+ * answered in time, at the hard deadline.
  *
  * Callbacks run inside dht_node_input and dht_node_tick, never inside the start calls. In a
  * callback one may start and cancel lookups, not free the node. */
@@ -32,6 +34,7 @@
 #define DHT_LOOKUP_ALPHA 5               /* requests in flight, as libtorrent (Rust mainline: 20) */
 #define DHT_LOOKUP_CANDIDATES 32         /* ours: the closest-set a lookup keeps */
 #define DHT_LOOKUP_PUT_NODES DHT_TABLE_K /* BEP 44 practice: store on the 8 closest */
+#define DHT_LOOKUP_PUT_NODES_MAX 32      /* ours: put_nodes at most (a lookup keeps 32) */
 #define DHT_LOOKUP_MAX_MS 60000          /* ours: a lookup ends after a minute whatever happens */
 
 enum dht_lookup_event_type {
@@ -55,9 +58,9 @@ struct dht_lookup_event {
     size_t responded;                  /* answers received */
     const struct dht_contact *closest; /* find_node, get: the closest nodes that answered */
     size_t nclosest;
-    size_t stored;                        /* put: nodes that accepted */
-    size_t refused;                       /* put: nodes that answered with an error */
-    int64_t errors[DHT_LOOKUP_PUT_NODES]; /* put: their error codes (BEP 44: 205 ... 302) */
+    size_t stored;                            /* put: nodes that accepted */
+    size_t refused;                           /* put: nodes that answered with an error */
+    int64_t errors[DHT_LOOKUP_PUT_NODES_MAX]; /* put: their codes (BEP 44: 205 ... 302) */
     uint64_t elapsed_ms;
 };
 

@@ -78,7 +78,7 @@ struct dht_lookup {
     size_t stored;      /* put: nodes that accepted */
     size_t refused;     /* put: nodes that refused, their codes in errors[] */
     bool put_wait_late; /* put: nobody answered within the soft timeouts; wait for the hard */
-    int64_t errors[DHT_LOOKUP_PUT_NODES];
+    int64_t errors[DHT_LOOKUP_PUT_NODES_MAX];
     uint64_t started_ms;
     uint64_t retry_ms; /* 0: nothing held back */
     uint64_t finished_ms;

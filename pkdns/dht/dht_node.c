@@ -16,6 +16,13 @@
 #define DHT_NODE_BOOTSTRAP_RETRY_MS 5000 /* ours: first wait after a failed bootstrap */
 #define DHT_NODE_BOOTSTRAP_MAX_MS 300000 /* ours: the wait doubles up to 5 minutes */
 #define DHT_NODE_TID_TRIES 8             /* ours: draws of a transaction ID before giving up */
+#define DHT_NODE_REJOIN_SPACING_MS 5000  /* ours: the least time between two self-lookups */
+#define DHT_NODE_REJOIN_WAIT_MS 10000ull /* ours: the first repeat's wait if the table stays */
+
+/* BEP 5's "v", in every message we send: two letters naming the client ("PK" for ours) and two
+ * bytes of its version (the suite's major and minor numbers). */
+static const uint8_t dht_node_version[] = {'P', 'K', DHT_NODE_VERSION_MAJOR,
+                                           DHT_NODE_VERSION_MINOR};
 
 void dht_node_random(struct dht_node *node, void *buf, size_t len)
 {
@@ -40,6 +47,9 @@ static int dht_node_copy_config(struct dht_node *node, const struct dht_node_con
 {
     node->cfg = *cfg;
     node->cfg.bootstrap = NULL;
+    if (cfg->put_nodes > DHT_LOOKUP_PUT_NODES_MAX) {
+        return -EINVAL;
+    }
     for (size_t i = 0; i < cfg->nbootstrap; i++) {
         if (!dht_contact_addr_usable(&cfg->bootstrap[i])) {
             return -EINVAL;
@@ -62,6 +72,9 @@ static int dht_node_copy_config(struct dht_node *node, const struct dht_node_con
     node->cfg.send_burst = cfg->send_burst != 0 ? cfg->send_burst : DHT_NODE_SEND_BURST;
     if (node->cfg.max_outstanding == 0) {
         node->cfg.max_outstanding = DHT_NODE_OUTSTANDING;
+    }
+    if (node->cfg.put_nodes == 0) {
+        node->cfg.put_nodes = DHT_LOOKUP_PUT_NODES;
     }
     return 0;
 }
@@ -205,8 +218,10 @@ static int dht_node_queue(struct dht_node *node, const struct krpc_msg *m, const
     return 0;
 }
 
-int dht_node_send_reply(struct dht_node *node, const struct krpc_msg *m, const struct addr *to)
+int dht_node_send_reply(struct dht_node *node, struct krpc_msg *m, const struct addr *to)
 {
+    m->version.data = dht_node_version;
+    m->version.len = sizeof(dht_node_version);
     return dht_node_queue(node, m, to);
 }
 
@@ -235,6 +250,8 @@ int dht_node_send_query(struct dht_node *node, struct krpc_msg *q, const struct 
     q->t.len = DHT_RPC_TID_LEN;
     q->id = node->id;
     q->ro = node->cfg.read_only;
+    q->version.data = dht_node_version;
+    q->version.len = sizeof(dht_node_version);
     if ((rc = dht_node_queue(node, q, to)) < 0) {
         dht_rpc_finish(&node->rpc, call, false, now_ms);
         return rc;
@@ -394,16 +411,18 @@ static void dht_node_start_bootstrap(struct dht_node *node, uint64_t now_ms)
     }
 }
 
-void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, uint64_t now_ms)
+/* Notes the end of a self-lookup: the next one waits for the table to grow from here. */
+static void dht_node_self_lookup_ended(struct dht_node *node, uint64_t now_ms)
 {
-    size_t count;
+    node->rejoin_ms = now_ms;
+    node->rejoin_table = dht_node_count(node, now_ms, NULL);
+}
 
-    if (purpose == DHT_NODE_FOR_REFRESH) {
-        node->refreshing = false;
-        return;
-    }
+static void dht_node_bootstrap_done(struct dht_node *node, size_t responded, uint64_t now_ms)
+{
+    size_t count = dht_node_count(node, now_ms, NULL);
+
     node->bootstrapping = false;
-    count = dht_node_count(node, now_ms, NULL);
     if (responded == 0 || count == 0) {
         log_debug(DHT_TAG, "bootstrap found no node; trying again later");
         dht_node_bootstrap_later(node, now_ms);
@@ -411,6 +430,8 @@ void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, 
     }
     node->bootstrapped = true;
     node->bootstrap_tries = 0;
+    node->rejoins = 0;
+    dht_node_self_lookup_ended(node, now_ms);
     dht_table_refresh_all(node->table);
     if (node->table6 != NULL) {
         dht_table_refresh_all(node->table6);
@@ -418,6 +439,44 @@ void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, 
     log_info(DHT_TAG, "bootstrapped with %zu nodes", count);
     if (node->cfg.bootstrapped != NULL) {
         node->cfg.bootstrapped(node->cfg.user, count);
+    }
+}
+
+void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, uint64_t now_ms)
+{
+    switch (purpose) {
+    case DHT_NODE_FOR_REFRESH:
+        node->refreshing = false;
+        break;
+    case DHT_NODE_FOR_REJOIN:
+        node->rejoining = false;
+        dht_node_self_lookup_ended(node, now_ms);
+        break;
+    default:
+        dht_node_bootstrap_done(node, responded, now_ms);
+        break;
+    }
+}
+
+/* The first self-lookup met the nodes that were there to meet; nodes near us that joined
+ * since (or that the first answers did not name) are found by looking ourselves up again.
+ * That is due once the table has doubled since the last self-lookup, or after a wait that
+ * doubles each time (10 s, 20 s, ...) when it has not; at most DHT_NODE_REJOINS times after
+ * each bootstrap and DHT_NODE_REJOIN_SPACING_MS apart at least. */
+static void dht_node_maybe_rejoin(struct dht_node *node, uint64_t now_ms)
+{
+    uint64_t since_ms = now_ms - node->rejoin_ms;
+    bool grown = dht_node_count(node, now_ms, NULL) >= 2 * node->rejoin_table;
+
+    if (!node->bootstrapped || node->rejoining || node->rejoins >= DHT_NODE_REJOINS ||
+        since_ms < DHT_NODE_REJOIN_SPACING_MS ||
+        (!grown && since_ms < (DHT_NODE_REJOIN_WAIT_MS << node->rejoins))) {
+        return;
+    }
+    node->rejoining = true;
+    node->rejoins++;
+    if (dht_lookup_start_internal(node, node->id, DHT_NODE_FOR_REJOIN, 0, now_ms) < 0) {
+        node->rejoining = false;
     }
 }
 
@@ -429,8 +488,9 @@ static void dht_node_ping(struct dht_node *node, const struct dht_contact *c, ui
     dht_node_send_query(node, &q, &c->addr, NULL, DHT_NODE_FOR_CALLER, now_ms);
 }
 
-/* Once a second: bootstrap when the table is empty, refresh an idle bucket, ping a few
- * questionable contacts, expire stored items and peers. */
+/* Once a second: bootstrap when the table is empty, look ourselves up again when the table has
+ * grown, refresh an idle bucket, ping a few questionable contacts, expire stored items and
+ * peers. */
 static void dht_node_maintain(struct dht_node *node, uint64_t now_ms)
 {
     struct dht_table *tables[2] = {node->table, node->table6};
@@ -444,6 +504,7 @@ static void dht_node_maintain(struct dht_node *node, uint64_t now_ms)
     if (!node->bootstrapped && !node->bootstrapping && now_ms >= node->bootstrap_ms) {
         dht_node_start_bootstrap(node, now_ms);
     }
+    dht_node_maybe_rejoin(node, now_ms);
     /* One refresh at a time, asking the table's own family: a lookup keeps one address per
      * node ID, so only a lookup of one family is sure to meet that family's contacts. */
     for (size_t t = 0; t < 2 && tables[t] != NULL; t++) {

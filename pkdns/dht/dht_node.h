@@ -37,6 +37,7 @@
 #define DHT_NODE_SEND_RATE 3
 #define DHT_NODE_SEND_BURST 10
 #define DHT_NODE_OUTSTANDING 256 /* ours: queries in flight at once */
+#define DHT_NODE_REJOINS 4       /* ours: self-lookups repeated after bootstrapping */
 
 struct dht_node_config {
     /* All zero: a random ID. Either way it is replaced by one derived from our external IPv4
@@ -54,6 +55,9 @@ struct dht_node_config {
     unsigned send_rate_per_s;  /* queries sent per destination IP; 0: default */
     unsigned send_burst;       /* 0: default */
     size_t max_outstanding;    /* 0: DHT_NODE_OUTSTANDING */
+    /* BEP 44 puts store on this many of the closest nodes; 0: DHT_LOOKUP_PUT_NODES (8), at
+     * most DHT_LOOKUP_PUT_NODES_MAX (32). */
+    unsigned put_nodes;
     struct dht_store_config store;
     struct dht_peers_config peers; /* BEP 5 announce_peer storage */
     /* Random bytes for IDs and transaction IDs; NULL: random_bytes(). Tests pass a seeded
@@ -83,7 +87,8 @@ struct dht_node_stats {
 struct dht_node;
 
 /* Creates a node from cfg at time now_ms. It bootstraps on its first dht_node_tick. Returns
- * 0, -EINVAL for a bad config (an unusable bootstrap address), or -ENOMEM. */
+ * 0, -EINVAL for a bad config (an unusable bootstrap address, put_nodes over the most), or
+ * -ENOMEM. */
 int dht_node_new(const struct dht_node_config *cfg, uint64_t now_ms, struct dht_node **out);
 
 /* Frees the node, its lookups (without calling their callbacks) and what is queued; NULL is a
@@ -102,7 +107,8 @@ int dht_node_next_output(struct dht_node *node, uint8_t *buf, size_t cap, struct
 /* Milliseconds from now_ms until dht_node_tick is due (0: at once). */
 uint64_t dht_node_timeout_ms(const struct dht_node *node, uint64_t now_ms);
 
-/* Does what is due: timeouts of our queries, lookups, bootstrapping, bucket refreshes,
+/* Does what is due: timeouts of our queries, lookups, bootstrapping (and up to
+ * DHT_NODE_REJOINS lookups of our own ID after it, as the table grows), bucket refreshes,
  * pings of questionable nodes, expiry of stored items and peers. Lookup callbacks may run. */
 void dht_node_tick(struct dht_node *node, uint64_t now_ms);
 

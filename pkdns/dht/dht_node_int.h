@@ -31,6 +31,7 @@ enum dht_node_purpose {
     DHT_NODE_FOR_CALLER,
     DHT_NODE_FOR_BOOTSTRAP, /* find_node of our own ID (BEP 5) */
     DHT_NODE_FOR_REFRESH,   /* find_node of an ID in an idle bucket (BEP 5) */
+    DHT_NODE_FOR_REJOIN,    /* find_node of our own ID again, once the table has grown */
 };
 
 /* A datagram waiting for dht_node_next_output. */
@@ -78,6 +79,12 @@ struct dht_node {
     bool bootstrapping;
     bool bootstrapped;
     bool refreshing;
+    /* The self-lookups repeated after bootstrapping: when the last one (or the bootstrap)
+     * ended, the table's size then, and how many have run. */
+    bool rejoining;
+    uint64_t rejoin_ms;
+    size_t rejoin_table;
+    unsigned rejoins;
 
     /* BEP 42: our address as the last responder reported it, and who reported it. */
     struct addr reported;
@@ -101,15 +108,16 @@ bool dht_node_is_own(const struct dht_node *node, const uint8_t *id, const struc
 /* Draws random bytes from the configured source. */
 void dht_node_random(struct dht_node *node, void *buf, size_t len);
 
-/* Sends query q (method and arguments set; the node fills in t, id and ro) to `to`, and
+/* Sends query q (method and arguments set; the node fills in t, id, ro and v) to `to`, and
  * records the call for owner and purpose. Returns 0, -EAGAIN when the destination's budget
  * is spent, -EBUSY when too many calls are in flight, -ENOBUFS, -EMSGSIZE when it does not fit
  * DHT_NODE_DATAGRAM_MAX, or -EINVAL. */
 int dht_node_send_query(struct dht_node *node, struct krpc_msg *q, const struct addr *to,
                         void *owner, int purpose, uint64_t now_ms);
 
-/* Queues a response or error m for `to`. Returns 0, -ENOBUFS, -EMSGSIZE, or -EINVAL. */
-int dht_node_send_reply(struct dht_node *node, const struct krpc_msg *m, const struct addr *to);
+/* Queues a response or error m (the node fills in v) for `to`. Returns 0, -ENOBUFS, -EMSGSIZE,
+ * or -EINVAL. */
+int dht_node_send_reply(struct dht_node *node, struct krpc_msg *m, const struct addr *to);
 
 /* Called by a lookup the node started for `purpose` when it ends. */
 void dht_node_lookup_done(struct dht_node *node, int purpose, size_t responded, uint64_t now_ms);

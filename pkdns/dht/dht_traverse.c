@@ -42,6 +42,15 @@ static int dht_traverse_ask(struct dht_lookup *l, const struct dht_closest_entry
     return dht_node_send_query(l->node, &q, &e->c.addr, l, DHT_TRAVERSE_CALL_GET, now_ms);
 }
 
+/* The live candidates a traversal must hear from: K, or for a put to more nodes that many,
+ * so that enough of the closest give a write token. */
+static size_t dht_traverse_window(const struct dht_lookup *l)
+{
+    unsigned put_nodes = l->node->cfg.put_nodes;
+
+    return l->kind == DHT_LOOKUP_KIND_PUT && put_nodes > DHT_TABLE_K ? put_nodes : DHT_TABLE_K;
+}
+
 /* Asks the NEW candidates of the window while fewer than alpha requests are in flight.
  * Returns false when the send budget or the call table held a request back. */
 static bool dht_traverse_pump(struct dht_lookup *l, uint64_t now_ms)
@@ -49,7 +58,7 @@ static bool dht_traverse_pump(struct dht_lookup *l, uint64_t now_ms)
     size_t in_flight = dht_closest_count(&l->set, DHT_CLOSEST_ASKED);
     bool all_sent = true;
 
-    for (size_t i = 0; i < dht_closest_window(&l->set, DHT_TABLE_K); i++) {
+    for (size_t i = 0; i < dht_closest_window(&l->set, dht_traverse_window(l)); i++) {
         struct dht_closest_entry *e = &l->set.e[i];
         int rc;
         if (e->state != DHT_CLOSEST_NEW) {
@@ -229,7 +238,7 @@ static size_t dht_traverse_choose_put_nodes(struct dht_lookup *l)
 {
     size_t chosen = 0;
 
-    for (size_t i = 0; i < l->set.n && chosen < DHT_LOOKUP_PUT_NODES; i++) {
+    for (size_t i = 0; i < l->set.n && chosen < l->node->cfg.put_nodes; i++) {
         struct dht_closest_entry *e = &l->set.e[i];
         if (e->state == DHT_CLOSEST_ANSWERED && e->token_len > 0) {
             e->put_state = DHT_TRAVERSE_PUT_WAIT;
@@ -298,7 +307,7 @@ static void dht_traverse_put_answer(struct dht_lookup *l, const struct dht_rpc_c
     }
     if (m->type == KRPC_ERROR) {
         e->put_state = DHT_TRAVERSE_PUT_REFUSED;
-        if (l->refused < DHT_LOOKUP_PUT_NODES) {
+        if (l->refused < DHT_LOOKUP_PUT_NODES_MAX) {
             l->errors[l->refused++] = m->error_code;
         }
     } else {
@@ -351,7 +360,7 @@ void dht_traverse_advance(struct dht_lookup *l, uint64_t now_ms)
 
     if (l->phase == DHT_LOOKUP_TRAVERSE) {
         all_sent = dht_traverse_pump(l, now_ms);
-        if (all_sent && dht_closest_converged(&l->set, DHT_TABLE_K)) {
+        if (all_sent && dht_closest_converged(&l->set, dht_traverse_window(l))) {
             dht_traverse_done(l, now_ms);
         }
     }

@@ -393,8 +393,7 @@ int dht_uv_new(uv_loop_t *loop, const struct dht_uv_config *cfg, struct dht_uv *
         return rc;
     }
     if ((rc = dht_uv_start_handles(d)) < 0 ||
-        (rc = dht_uv_boot_add(d, cfg->bootstrap != NULL ? cfg->bootstrap
-                                                        : DHT_UV_DEFAULT_BOOTSTRAP)) < 0) {
+        (rc = dht_uv_boot_add(d, dht_uv_bootstrap_list(cfg->bootstrap))) < 0) {
         dht_uv_close(d, NULL, NULL);
         return rc;
     }

@@ -76,6 +76,10 @@ const struct addr *dht_uv_addr(const struct dht_uv *d);
 /* The address the IPv6 socket is bound to, or NULL when there is none. */
 const struct addr *dht_uv_addr6(const struct dht_uv *d);
 
+/* The bootstrap list a node configured with `configured` starts from: DHT_UV_DEFAULT_BOOTSTRAP
+ * for NULL, `configured` itself otherwise ("" is none). */
+const char *dht_uv_bootstrap_list(const char *configured);
+
 /* Resolves more "host:port" entries (comma-separated) and gives them to the node as
  * bootstrap addresses. Returns 0, or -EINVAL for an entry that is not host:port. */
 int dht_uv_add_bootstrap(struct dht_uv *d, const char *list);

@@ -122,6 +122,11 @@ static int dht_uv_boot_check(const char *list)
     return 0;
 }
 
+const char *dht_uv_bootstrap_list(const char *configured)
+{
+    return configured != NULL ? configured : DHT_UV_DEFAULT_BOOTSTRAP;
+}
+
 int dht_uv_boot_add(struct dht_uv *d, const char *list)
 {
     char host[DHT_UV_BOOT_HOST_MAX];

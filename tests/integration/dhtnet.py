@@ -180,17 +180,22 @@ def run_cli(args, timeout=40.0):
     return harness.run_command([CLI, *args], timeout=timeout)
 
 
-def dht_put(bootstrap, seed, seq, value, salt=None, timeout_ms=20000, want=4, attempts=3):
-    """Our dht-put; returns (exit status, number of nodes that stored it, output). Like a
-    publisher, it puts again (up to `attempts` times) while fewer than `want` nodes stored the
-    item: on a loaded machine the requests of one put can time out while the testnet's
-    routing tables are still filling. A refusal (an error code in the output) is not retried."""
+def dht_put(bootstrap, seed, seq, value, salt=None, timeout_ms=20000, want=4, attempts=3,
+            extra=()):
+    """Our dht-put (with `extra` arguments); returns (exit status, number of nodes that stored
+    it, output). Like a publisher, it puts again (up to `attempts` times) while fewer than
+    `want` nodes stored the item, a second apart: on a loaded machine the requests of one put
+    can time out, and on a young testnet the nodes hand out only the contacts that have
+    answered them, which a second of pings adds to. A refusal (an error code in the output)
+    is not retried."""
     args = ["dht-put", "--bootstrap", bootstrap, "--seed", seed.hex(), "--seq", str(seq),
             "--value-hex", value.hex(), "--rate-limit", LOOPBACK_RATE, "--bind", "127.0.0.1:0",
-            "--timeout-ms", str(timeout_ms)]
+            "--timeout-ms", str(timeout_ms), *extra]
     if salt:
         args += ["--salt", salt]
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt > 0:
+            time.sleep(1.0)
         status, out = run_cli(args, timeout=timeout_ms / 1000 + 10)
         m = re.search(r"stored on (\d+) nodes", out)
         stored = int(m.group(1)) if m else 0

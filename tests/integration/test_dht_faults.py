@@ -1,8 +1,10 @@
 """Our nodes facing bad peers over real sockets: a flood of garbage datagrams, and a peer
 that answers gets with values whose signature or target is forged."""
 
+import hashlib
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -20,15 +22,17 @@ FLOOD = 20000
 
 class ForgingPeer:
     """A KRPC responder on 127.0.0.1 that answers every query, and every get with `value`
-    (a dict of k, seq, v, sig) whatever the target: a liar the requester must catch."""
+    (a dict of k, seq, v, sig) whatever the target: a liar the requester must catch. Its node
+    ID is `near` with the last bit flipped (the closest there is to `near`, so that a lookup
+    of that target asks it), or random."""
 
-    def __init__(self, case, value):
+    def __init__(self, case, value, near=None):
         self.value = value
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.addr = self.sock.getsockname()
-        self.id = os.urandom(20)
+        self.id = near[:-1] + bytes([near[-1] ^ 1]) if near else os.urandom(20)
         self.gets = 0
         self.running = True
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -57,6 +61,18 @@ class ForgingPeer:
         self.sock.close()
 
 
+def target_of(key):
+    """BEP 44: the target of a mutable item without salt is SHA-1 of its public key."""
+    return hashlib.sha1(key).digest()
+
+
+def bad_values(out):
+    """The count of values dht-get dropped for a bad signature or target, from its last line."""
+    m = re.search(r"\bbad_values=(\d+)", out)
+    expect(m is not None, f"dht-get printed bad_values:\n{out}")
+    return int(m.group(1))
+
+
 def test_value_with_forged_signature_is_ignored(case):
     net = dhtnet.Testnet(case, 8)
     status, stored, out = dhtnet.dht_put(net.bootstrap_arg(), SEED, 5, b"genuine")
@@ -66,19 +82,22 @@ def test_value_with_forged_signature_is_ignored(case):
     got = dhtnet.dht_get(f"{liar.addr[0]}:{liar.addr[1]},{net.bootstrap_arg(1)}", key)
     expect(liar.gets >= 1, "the liar was asked")
     expect_eq(got.newest, (5, b"genuine"), f"newest value ({got.out})")
-    expect("bad_values=0" not in got.out, f"the forged value was counted:\n{got.out}")
+    expect(bad_values(got.out) >= 1, f"the forged value was counted:\n{got.out}")
 
 
 def test_value_signed_for_another_key_is_ignored(case):
     net = dhtnet.Testnet(case, 8)
-    dhtnet.dht_put(net.bootstrap_arg(), SEED, 5, b"genuine")
-    other = dhtnet.public_key(OTHER_SEED)
+    status, stored, out = dhtnet.dht_put(net.bootstrap_arg(), SEED, 5, b"genuine")
+    expect(status == 0 and stored >= 4, f"dht-put stored on {stored} nodes:\n{out}")
+    key, other = dhtnet.public_key(SEED), dhtnet.public_key(OTHER_SEED)
     # A valid signature, but by another key: SHA-1(k) is not the target asked for.
     liar = ForgingPeer(case, {b"k": other, b"seq": 999, b"v": b"forged",
-                              b"sig": dhtnet.sign(OTHER_SEED, 999, b"forged")})
-    got = dhtnet.dht_get(f"{liar.addr[0]}:{liar.addr[1]},{net.bootstrap_arg(1)}",
-                         dhtnet.public_key(SEED))
+                              b"sig": dhtnet.sign(OTHER_SEED, 999, b"forged")},
+                       near=target_of(key))
+    got = dhtnet.dht_get(f"{liar.addr[0]}:{liar.addr[1]},{net.bootstrap_arg(1)}", key)
+    expect(liar.gets >= 1, "the liar was asked")
     expect_eq(got.newest, (5, b"genuine"), f"newest value ({got.out})")
+    expect(bad_values(got.out) >= 1, f"the value signed by another key was counted:\n{got.out}")
 
 
 def test_only_forged_values_mean_not_found(case):

@@ -239,7 +239,7 @@ struct result {
     size_t queried;
     size_t stored;
     size_t refused;
-    int64_t errors[DHT_LOOKUP_PUT_NODES];
+    int64_t errors[DHT_LOOKUP_PUT_NODES_MAX];
     struct dht_contact closest[DHT_TABLE_K];
     size_t nclosest;
 };
@@ -334,12 +334,13 @@ static void get_and_wait(struct dht_sim *sim, size_t from, const struct signed_i
     CHECK(dht_sim_run_until(sim, result_done, r, 2 * MINUTE_MS));
 }
 
-/* How many of the k nodes closest to target store an item with this seq. */
-static size_t holders(struct dht_sim *sim, const uint8_t *target, size_t skip, int64_t seq)
+/* How many of the k nodes closest to target (`skip` left out) store an item with this seq. */
+static size_t holders(struct dht_sim *sim, const uint8_t *target, size_t skip, int64_t seq,
+                      size_t k)
 {
-    size_t closest[DHT_TABLE_K], n, count = 0;
+    size_t closest[DHT_LOOKUP_PUT_NODES_MAX], n, count = 0;
 
-    n = true_closest(sim, target, skip, closest, DHT_TABLE_K);
+    n = true_closest(sim, target, skip, closest, k);
     for (size_t i = 0; i < n; i++) {
         struct dht_store_item got;
         if (dht_store_get(dht_node_store(dht_sim_node(sim, closest[i])), target, NULL,
@@ -404,7 +405,7 @@ static void test_lookup_put_stores_on_closest_and_get_returns_verified_value(voi
     CHECK_INT(put.status, 0);
     /* Every one of the 8 nodes closest to the target, the putter aside, took it. */
     CHECK_INT(put.stored, DHT_LOOKUP_PUT_NODES);
-    CHECK_INT(holders(sim, it.target, 3, 1000), DHT_LOOKUP_PUT_NODES);
+    CHECK_INT(holders(sim, it.target, 3, 1000, DHT_TABLE_K), DHT_LOOKUP_PUT_NODES);
 
     started = dht_sim_now(sim);
     get_and_wait(sim, 77, &it, &get);
@@ -422,6 +423,46 @@ static void test_lookup_put_stores_on_closest_and_get_returns_verified_value(voi
     dht_sim_free(sim);
 }
 
+static void test_lookup_put_to_twelve_nodes_stores_on_the_twelve_closest(void)
+{
+    struct dht_sim *sim = net_new(NET_NODES, 12);
+    struct dht_node_config cfg;
+    struct addr boot = *dht_sim_addr(sim, 0);
+    struct signed_item it;
+    struct result put;
+    size_t putter;
+
+    /* A read-only node, as pkdns-cli dht-put runs, that stores on 12 nodes instead of 8. */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.read_only = true;
+    cfg.put_nodes = 12;
+    cfg.bootstrap = &boot;
+    cfg.nbootstrap = 1;
+    CHECK_INT(dht_sim_add(sim, &cfg, &putter), 0);
+    dht_sim_run(sim, 5 * SECOND_MS);
+
+    item_make(&it, 1, 1000, "pkarr packet");
+    put_and_wait(sim, putter, &it.item, NULL, &put);
+    CHECK_INT(put.status, 0);
+    CHECK_INT(put.stored, 12);
+    CHECK_INT(holders(sim, it.target, putter, 1000, 12), 12);
+    dht_sim_free(sim);
+}
+
+static void test_lookup_put_nodes_over_32_is_refused(void)
+{
+    struct dht_node_config cfg;
+    struct dht_node *node = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.put_nodes = DHT_LOOKUP_PUT_NODES_MAX + 1;
+    CHECK_INT(dht_node_new(&cfg, 0, &node), -EINVAL);
+    CHECK(node == NULL);
+    cfg.put_nodes = DHT_LOOKUP_PUT_NODES_MAX;
+    CHECK_INT(dht_node_new(&cfg, 0, &node), 0);
+    dht_node_free(node);
+}
+
 static void test_lookup_newer_seq_supersedes_older(void)
 {
     struct dht_sim *sim = net_new(NET_NODES, 13);
@@ -435,7 +476,7 @@ static void test_lookup_newer_seq_supersedes_older(void)
     put_and_wait(sim, 50, &new_item.item, NULL, &put);
     CHECK_INT(put.status, 0);
     /* A putter never stores on itself: of the 8 closest but the putter, all hold seq 2. */
-    CHECK_INT(holders(sim, new_item.target, 50, 2), DHT_LOOKUP_PUT_NODES);
+    CHECK_INT(holders(sim, new_item.target, 50, 2, DHT_TABLE_K), DHT_LOOKUP_PUT_NODES);
 
     get_and_wait(sim, 90, &new_item, &get);
     CHECK_INT(get.status, 0);
@@ -467,7 +508,7 @@ static void test_lookup_get_delivers_first_value_at_once_and_newer_one_later(voi
     CHECK_INT(dht_store_put(dht_node_store(dht_sim_node(sim, far)), &new_item.item, NULL, NULL,
                             dht_sim_now(sim)),
               0);
-    CHECK(holders(sim, old_item.target, getter, 10) >= DHT_TABLE_K - 2);
+    CHECK(holders(sim, old_item.target, getter, 10, DHT_TABLE_K) >= DHT_TABLE_K - 2);
     dht_sim_set_delay(sim, far, 100);
     CHECK(100 + 2 * 10 < DHT_RPC_RTO_MIN_MS);
 
@@ -1029,6 +1070,8 @@ int main(void)
         UNIT(test_closest_set_id_moves_bootstrap_entry),
         UNIT(test_lookup_find_node_converges_to_true_closest),
         UNIT(test_lookup_put_stores_on_closest_and_get_returns_verified_value),
+        UNIT(test_lookup_put_to_twelve_nodes_stores_on_the_twelve_closest),
+        UNIT(test_lookup_put_nodes_over_32_is_refused),
         UNIT(test_lookup_newer_seq_supersedes_older),
         UNIT(test_lookup_get_delivers_first_value_at_once_and_newer_one_later),
         UNIT(test_lookup_get_with_current_seq_reports_nothing_newer),

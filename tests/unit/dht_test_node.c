@@ -403,6 +403,34 @@ static void test_node_tokens_survive_one_rotation_of_five_minutes(void)
     dht_node_free(node);
 }
 
+/* True when m carries our client version: "PK" and two version bytes (BEP 5 "v"). */
+static bool has_our_version(const struct krpc_msg *m)
+{
+    return m->version.len == 4 && memcmp(m->version.data, "PK", 2) == 0;
+}
+
+static void test_node_sends_client_version_in_queries_and_replies(void)
+{
+    static const char unknown[] = "d1:ad2:id20:BBBBBBBBBBBBBBBBBBBBe1:q4:vote1:t2:uu1:y1:qe";
+    struct addr boot = dht_sim_ip4(0xcb007109u, 6881), from = dht_sim_ip4(0xc6336407u, 4000), to;
+    struct dht_node *node = node_alone(false, &boot);
+    uint8_t buf[DHT_NODE_DATAGRAM_MAX];
+    struct krpc_msg m;
+
+    dht_node_tick(node, 0);
+    CHECK(next_msg(node, buf, &m, &to));
+    CHECK(m.type == KRPC_QUERY && has_our_version(&m));
+
+    ping_from(node, &from, 0);
+    CHECK(next_msg(node, buf, &m, &to));
+    CHECK(m.type == KRPC_RESPONSE && has_our_version(&m));
+
+    dht_node_input(node, (const uint8_t *)unknown, sizeof(unknown) - 1, &from, 0);
+    CHECK(next_msg(node, buf, &m, &to));
+    CHECK(m.type == KRPC_ERROR && has_our_version(&m));
+    dht_node_free(node);
+}
+
 /* ---- limits and bad input ---- */
 
 static void test_node_rate_limit_refuses_flooding_ip(void)
@@ -564,6 +592,35 @@ static void test_node_bootstrap_added_later_is_used_at_next_tick(void)
     dht_node_free(node);
 }
 
+/* Runs the node from from_ms for `ms`, showing every query it sends to see(ctx, q) (may be
+ * NULL) and answering those to contact c (naming no other node; get with a write token). */
+static void run_with_contact(struct dht_node *node, const struct dht_contact *c, uint64_t from_ms,
+                             uint64_t ms, void (*see)(void *ctx, const struct krpc_msg *q),
+                             void *ctx)
+{
+    uint8_t buf[DHT_NODE_DATAGRAM_MAX];
+    struct krpc_msg q, r;
+    struct addr to;
+
+    for (uint64_t t = from_ms; t < from_ms + ms; t += 100) {
+        dht_node_tick(node, t);
+        while (next_msg(node, buf, &q, &to)) {
+            if (q.type != KRPC_QUERY) {
+                continue;
+            }
+            if (see != NULL) {
+                see(ctx, &q);
+            }
+            if (addr_equal(&to, &c->addr)) {
+                krpc_msg_init_response(&r, &q, c->id);
+                r.token.data = q.method == KRPC_GET ? (const uint8_t *)"tk" : NULL;
+                r.token.len = q.method == KRPC_GET ? 2 : 0;
+                feed(node, &r, &to, t);
+            }
+        }
+    }
+}
+
 /* ---- read-only mode (BEP 43) ---- */
 
 static void test_node_read_only_answers_nothing(void)
@@ -578,17 +635,53 @@ static void test_node_read_only_answers_nothing(void)
     dht_node_free(node);
 }
 
-static void test_node_read_only_sets_ro_in_queries(void)
-{
-    struct addr boot = dht_sim_ip4(0xcb007109u, 6881), to;
-    struct dht_node *node = node_alone(true, &boot);
-    uint8_t buf[DHT_NODE_DATAGRAM_MAX];
-    struct krpc_msg q;
+/* Notes the methods of the queries seen (ctx: a struct ro_seen) and whether each had ro. */
+struct ro_seen {
+    unsigned methods; /* 1 << enum krpc_method */
+    size_t without_ro;
+};
 
-    dht_node_tick(node, 0);
-    CHECK(next_msg(node, buf, &q, &to));
-    CHECK_INT(q.type, KRPC_QUERY);
-    CHECK(q.ro);
+static void note_ro(void *ctx, const struct krpc_msg *q)
+{
+    struct ro_seen *seen = ctx;
+
+    seen->methods |= 1u << q->method;
+    seen->without_ro += q->ro ? 0 : 1;
+}
+
+static void test_node_read_only_sets_ro_in_every_query(void)
+{
+    struct dht_contact boot = {.id = {0x99}}, silent = {.id = {0x55}};
+    struct dht_lookup_get_args args = {0};
+    struct dht_node *node;
+    struct signed_item it;
+    struct dht_store_item item;
+    struct ro_seen seen = {0};
+    uint8_t saved[KRPC_NODE_LEN];
+    int calls = 0;
+
+    boot.addr = dht_sim_ip4(0xcb007109u, 6881);
+    silent.addr = dht_sim_ip4(0xcb00710au, 6881);
+    node = node_alone(true, &boot.addr);
+
+    /* find_node: the bootstrap; ping: a saved contact to check; then a get and a put. */
+    CHECK_INT(dht_contact_write(&silent, saved), 0);
+    CHECK_INT(dht_node_import_nodes(node, saved, sizeof(saved)), 1);
+    run_with_contact(node, &boot, 0, 5 * SECOND_MS, note_ro, &seen);
+    item_make(&it, 1, 1, "ro");
+    args.k = it.pk;
+    CHECK_INT(dht_lookup_get(node, &args, noop_cb, &calls, 5 * SECOND_MS, NULL), 0);
+    run_with_contact(node, &boot, 5 * SECOND_MS, 5 * SECOND_MS, note_ro, &seen);
+    item = (struct dht_store_item){
+        .k = it.pk, .sig = it.sig, .seq = 1, .value = it.value, .value_len = it.value_len};
+    CHECK_INT(dht_lookup_put(node, &item, NULL, noop_cb, &calls, 10 * SECOND_MS, NULL), 0);
+    run_with_contact(node, &boot, 10 * SECOND_MS, 5 * SECOND_MS, note_ro, &seen);
+
+    /* The node sends no get_peers or announce_peer: it runs no lookup of peers. */
+    CHECK_INT(seen.methods,
+              (1u << KRPC_PING) | (1u << KRPC_FIND_NODE) | (1u << KRPC_GET) | (1u << KRPC_PUT));
+    CHECK_INT(seen.without_ro, 0);
+    CHECK_INT(calls, 2);
     dht_node_free(node);
 }
 
@@ -630,10 +723,11 @@ static void count_bootstrapped(void *user, size_t nodes)
     ((struct net *)user)->bootstrapped++;
 }
 
-/* n nodes; node 0 first, the others join one every 100 ms with node 0 as their only
+/* n nodes; node 0 first, the others join one every gap_ms with node 0 as their only
  * bootstrap address; then the network runs for settle_ms. ro_index makes one node
  * read-only (SIZE_MAX: none). */
-static void net_build(struct net *net, size_t n, uint64_t seed, size_t ro_index, uint64_t settle_ms)
+static void net_build_spaced(struct net *net, size_t n, uint64_t seed, size_t ro_index,
+                             uint64_t gap_ms, uint64_t settle_ms)
 {
     struct dht_sim_config sim_cfg = {.seed = seed, .latency_ms = 20, .jitter_ms = 60};
     struct dht_node_config cfg;
@@ -651,9 +745,15 @@ static void net_build(struct net *net, size_t n, uint64_t seed, size_t ro_index,
         cfg.bootstrap = &boot;
         cfg.read_only = i == ro_index;
         CHECK_INT(dht_sim_add(net->sim, &cfg, &index), 0);
-        dht_sim_run(net->sim, 100);
+        dht_sim_run(net->sim, gap_ms);
     }
     dht_sim_run(net->sim, settle_ms);
+}
+
+/* As net_build_spaced, one node joining every 100 ms. */
+static void net_build(struct net *net, size_t n, uint64_t seed, size_t ro_index, uint64_t settle_ms)
+{
+    net_build_spaced(net, n, seed, ro_index, 100, settle_ms);
 }
 
 static void test_node_bootstrap_from_one_node_fills_tables(void)
@@ -751,6 +851,96 @@ static void test_node_read_only_node_is_never_added_to_tables(void)
     dht_sim_free(net.sim);
 }
 
+static const uint8_t *sim_id(const struct dht_sim *sim, size_t index)
+{
+    return dht_node_id(dht_sim_node(sim, index));
+}
+
+/* The node closest to node `me` that is neither `me` nor in taken[0..ntaken). */
+static size_t closest_other(const struct dht_sim *sim, size_t me, const size_t *taken,
+                            size_t ntaken)
+{
+    size_t best = SIZE_MAX;
+
+    for (size_t i = 0; i < dht_sim_count(sim); i++) {
+        bool skip = i == me;
+        for (size_t k = 0; k < ntaken && !skip; k++) {
+            skip = taken[k] == i;
+        }
+        if (!skip && (best == SIZE_MAX ||
+                      dht_contact_cmp(sim_id(sim, me), sim_id(sim, i), sim_id(sim, best)) < 0)) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+/* Counts, of the DHT_TABLE_K nodes of the network closest to node `me`, those its table
+ * holds in a bucket (*in_buckets) and those it knows at all, replacements too (*known). */
+static void closest_known(const struct dht_sim *sim, size_t me, size_t *in_buckets, size_t *known)
+{
+    const struct dht_table *t = dht_node_table(dht_sim_node(sim, me));
+    size_t closest[DHT_TABLE_K];
+
+    for (size_t k = 0; k < DHT_TABLE_K; k++) {
+        enum dht_table_state st;
+        closest[k] = closest_other(sim, me, closest, k);
+        st = dht_table_state(t, sim_id(sim, closest[k]), dht_sim_now(sim));
+        *in_buckets += st == DHT_TABLE_GOOD || st == DHT_TABLE_QUESTIONABLE ? 1 : 0;
+        *known += st != DHT_TABLE_ABSENT && st != DHT_TABLE_BAD ? 1 : 0;
+    }
+}
+
+static void test_node_joined_among_joining_nodes_learns_its_closest_nodes(void)
+{
+    struct net net;
+    size_t n = 100, in_buckets = 0, known = 0;
+
+    /* 100 nodes join 10 ms apart from node 0: the first self-lookups of most of them end
+     * before their neighbours exist, and nobody looks anything up afterwards. */
+    net_build_spaced(&net, n, 5, SIZE_MAX, 10, MINUTE_MS);
+
+    /* A minute later each knows its 8 closest; a few of them wait as replacements in a
+     * bucket full of others (without the repeated self-lookups about 10% are known). */
+    for (size_t i = 0; i < n; i++) {
+        closest_known(net.sim, i, &in_buckets, &known);
+    }
+    printf("closest nodes known: %zu of %zu, %zu in buckets\n", known, n * DHT_TABLE_K, in_buckets);
+    CHECK(known >= n * DHT_TABLE_K * 99 / 100);
+    CHECK(in_buckets >= n * DHT_TABLE_K * 97 / 100);
+    dht_sim_free(net.sim);
+}
+
+/* Counts the find_node queries for the node's own ID (ctx: a struct self_count). */
+struct self_count {
+    struct dht_node *node;
+    size_t lookups;
+};
+
+static void count_self_lookups(void *ctx, const struct krpc_msg *q)
+{
+    struct self_count *sc = ctx;
+
+    if (q->method == KRPC_FIND_NODE && memcmp(q->target, dht_node_id(sc->node), KRPC_ID_LEN) == 0) {
+        sc->lookups++;
+    }
+}
+
+static void test_node_repeats_its_self_lookup_a_bounded_number_of_times(void)
+{
+    struct dht_contact c = {.id = {0x99}};
+    struct self_count sc;
+
+    c.addr = dht_sim_ip4(0xcb007109u, 6881);
+    sc.node = node_alone(false, &c.addr);
+    sc.lookups = 0;
+    /* The bootstrap, then DHT_NODE_REJOINS more after 10 s, 20 s, 40 s and 80 s (the table
+     * never grows), and none after that. */
+    run_with_contact(sc.node, &c, 0, 10 * MINUTE_MS, count_self_lookups, &sc);
+    CHECK_INT(sc.lookups, 1 + DHT_NODE_REJOINS);
+    dht_node_free(sc.node);
+}
+
 static void test_node_restarted_from_exported_nodes_needs_no_bootstrap(void)
 {
     struct net net;
@@ -786,6 +976,7 @@ int main(void)
         UNIT(test_node_put_answers_bep44_error_codes),
         UNIT(test_node_get_returns_stored_item_and_skips_unchanged),
         UNIT(test_node_tokens_survive_one_rotation_of_five_minutes),
+        UNIT(test_node_sends_client_version_in_queries_and_replies),
         UNIT(test_node_rate_limit_refuses_flooding_ip),
         UNIT(test_node_spaces_queries_to_one_destination),
         UNIT(test_node_drops_and_counts_malformed_datagrams),
@@ -794,12 +985,14 @@ int main(void)
         UNIT(test_node_timeout_follows_outstanding_query),
         UNIT(test_node_bootstrap_added_later_is_used_at_next_tick),
         UNIT(test_node_read_only_answers_nothing),
-        UNIT(test_node_read_only_sets_ro_in_queries),
+        UNIT(test_node_read_only_sets_ro_in_every_query),
         UNIT(test_node_export_and_import_round_trip),
         UNIT(test_node_bootstrap_from_one_node_fills_tables),
         UNIT(test_node_keeps_working_after_flood_of_garbage),
         UNIT(test_node_read_only_node_is_never_added_to_tables),
         UNIT(test_node_restarted_from_exported_nodes_needs_no_bootstrap),
+        UNIT(test_node_joined_among_joining_nodes_learns_its_closest_nodes),
+        UNIT(test_node_repeats_its_self_lookup_a_bounded_number_of_times),
     };
 
     if (sodium_init() < 0) {

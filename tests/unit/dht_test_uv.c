@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,6 +180,36 @@ static size_t table_size(size_t i)
 }
 
 /* ---- tests ---- */
+
+/* The well-known routers (PROTOCOLS.md); tests only read the list and never contact them. */
+static void test_uv_default_bootstrap_is_the_four_public_routers(void)
+{
+    static const char *const routers[] = {
+        "router.bittorrent.com:6881",
+        "dht.transmissionbt.com:6881",
+        "dht.libtorrent.org:25401",
+        "router.utorrent.com:6881",
+    };
+    const char *p = dht_uv_bootstrap_list(NULL);
+    size_t n = 0;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        CHECK(n < sizeof(routers) / sizeof(routers[0]));
+        if (n < sizeof(routers) / sizeof(routers[0])) {
+            CHECK(len == strlen(routers[n]) && memcmp(p, routers[n], len) == 0);
+        }
+        n++;
+        p += len + (p[len] == ',');
+    }
+    CHECK_INT(n, sizeof(routers) / sizeof(routers[0]));
+}
+
+static void test_uv_given_bootstrap_list_replaces_the_default(void)
+{
+    CHECK_STR(dht_uv_bootstrap_list(""), "");
+    CHECK_STR(dht_uv_bootstrap_list("127.0.0.1:6881"), "127.0.0.1:6881");
+}
 
 static void test_uv_binds_any_port_and_reports_it(void)
 {
@@ -570,6 +601,8 @@ static void test_uv_counts_garbage_and_oversized_datagrams(void)
 int main(void)
 {
     static const struct unit_test tests[] = {
+        UNIT(test_uv_default_bootstrap_is_the_four_public_routers),
+        UNIT(test_uv_given_bootstrap_list_replaces_the_default),
         UNIT(test_uv_binds_any_port_and_reports_it),
         UNIT(test_uv_refuses_bad_bind_and_bootstrap_entries),
         UNIT(test_uv_ready_reports_numeric_bootstrap_entries),
