@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,29 @@ struct rt_rules_rule {
 
 struct rt_rules {
     size_t n;
+    uint64_t id;    /* tells rule sets apart in the verdict memo; never reused */
     bool any_regex; /* the text form of the name is needed */
     struct rt_rules_rule rules[];
 };
+
+/* A regular expression costs several times the rest of routing, and the same names come
+ * again and again (the caches behind the router ask what their clients ask), so where a rule
+ * set has one, each thread remembers its last verdicts in a direct-mapped table keyed by the
+ * rule set, the name as it came on the wire and the type. A name that maps to a busy slot
+ * evicts it; the worst case is the cost without the table. */
+#define RT_RULES_MEMO_SLOTS 1024
+#define RT_RULES_MEMO_NAME 64 /* ours: longer names are matched every time */
+
+struct rt_rules_memo_slot {
+    uint64_t rules_id; /* 0: empty */
+    uint16_t qtype;
+    int16_t verdict;
+    uint8_t name_len;
+    uint8_t name[RT_RULES_MEMO_NAME];
+};
+
+static _Thread_local struct rt_rules_memo_slot rt_rules_memo[RT_RULES_MEMO_SLOTS];
+static atomic_uint_fast64_t rt_rules_next_id = 1;
 
 /* Parses the space/comma separated names of a suffix list or a pkarr tld. */
 static int rt_rules_names(struct rt_rules_match *m, const char *text)
@@ -87,6 +108,7 @@ int rt_rules_new(const struct rt_config *cfg, struct rt_rules **out)
     if (r == NULL) {
         return -ENOMEM;
     }
+    r->id = atomic_fetch_add(&rt_rules_next_id, 1);
     for (size_t i = 0; i < cfg->n_rules && rc == 0; i++) {
         const struct rt_rule_config *rc_rule = &cfg->rules[i];
         r->n = i + 1;
@@ -153,18 +175,9 @@ static bool rt_rules_one(const struct rt_rules_match *m, const struct dns_query 
     return false;
 }
 
-int rt_rules_match(const struct rt_rules *r, const struct dns_query *q)
+/* Tries the rules in order; text is the name's text form when a regex needs it. */
+static int rt_rules_first(const struct rt_rules *r, const struct dns_query *q, const char *text)
 {
-    char text[DNS_NAME_TEXT_MAX];
-
-    /* Only the regex reads the text form, so only then is it written. */
-    text[0] = '\0';
-    if (r->any_regex) {
-        /* dnsdist matches the name as text without its trailing dot ("" for the root, and
-         * for a name that has no text form, whose partial output is cut off here). */
-        int len = dns_name_to_text(q->q.name, q->q.name_len, text, sizeof(text));
-        text[len > 0 ? len - 1 : 0] = '\0';
-    }
     for (size_t i = 0; i < r->n; i++) {
         size_t m = 0;
         while (m < r->rules[i].n_match && rt_rules_one(&r->rules[i].match[m], q, text)) {
@@ -175,4 +188,53 @@ int rt_rules_match(const struct rt_rules *r, const struct dns_query *q)
         }
     }
     return -1;
+}
+
+/* The memo slot of q's name and type (FNV-1a; a crafted collision only evicts). */
+static struct rt_rules_memo_slot *rt_rules_memo_slot(const struct dns_query *q)
+{
+    uint32_t h = 2166136261u ^ q->q.qtype;
+
+    for (size_t i = 0; i < q->q.name_len; i++) {
+        h = (h ^ q->q.name[i]) * 16777619u;
+    }
+    return &rt_rules_memo[h % RT_RULES_MEMO_SLOTS];
+}
+
+/* Matches by the rules, the regex reading the name as dnsdist does. */
+static int rt_rules_match_text(const struct rt_rules *r, const struct dns_query *q)
+{
+    char text[DNS_NAME_TEXT_MAX];
+
+    /* dnsdist matches the name as text without its trailing dot ("" for the root, and for a
+     * name that has no text form, whose partial output is cut off here). */
+    int len = dns_name_to_text(q->q.name, q->q.name_len, text, sizeof(text));
+    text[len > 0 ? len - 1 : 0] = '\0';
+    return rt_rules_first(r, q, text);
+}
+
+int rt_rules_match(const struct rt_rules *r, const struct dns_query *q)
+{
+    struct rt_rules_memo_slot *slot;
+    int verdict;
+
+    /* Only the regex reads the text form, so only then is it written, and remembered. */
+    if (!r->any_regex) {
+        return rt_rules_first(r, q, "");
+    }
+    if (q->q.name_len > RT_RULES_MEMO_NAME) {
+        return rt_rules_match_text(r, q);
+    }
+    slot = rt_rules_memo_slot(q);
+    if (slot->rules_id == r->id && slot->qtype == q->q.qtype && slot->name_len == q->q.name_len &&
+        memcmp(slot->name, q->q.name, q->q.name_len) == 0) {
+        return slot->verdict;
+    }
+    verdict = rt_rules_match_text(r, q);
+    slot->rules_id = r->id;
+    slot->qtype = q->q.qtype;
+    slot->verdict = (int16_t)verdict;
+    slot->name_len = (uint8_t)q->q.name_len;
+    memcpy(slot->name, q->q.name, q->q.name_len);
+    return verdict;
 }

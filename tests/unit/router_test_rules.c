@@ -190,6 +190,47 @@ static void test_bad_regex_does_not_compile(void)
     CHECK_INT(rt_rules_new(cfg, &bad), -EINVAL);
 }
 
+static void test_remembered_verdicts_follow_a_new_rule_set(void)
+{
+    begin();
+    add_rule(RT_MATCH_REGEX, "^a\\.", 0);
+    CHECK_INT(match("a.test", DNS_TYPE_A), 0);
+    CHECK_INT(match("a.test", DNS_TYPE_A), 0);
+    /* The same name under other rules (compiled, perhaps, where the old ones were). */
+    begin();
+    add_rule(RT_MATCH_REGEX, "^b\\.", 0);
+    add_rule(RT_MATCH_ALL, NULL, 0);
+    CHECK_INT(match("a.test", DNS_TYPE_A), 1);
+    CHECK_INT(match("b.test", DNS_TYPE_A), 0);
+}
+
+static void test_remembered_verdicts_tell_the_types_apart(void)
+{
+    begin();
+    add_rule(RT_MATCH_REGEX, "^h\\.", 0);
+    and_match(RT_MATCH_QTYPE, NULL, DNS_TYPE_AAAA);
+    add_rule(RT_MATCH_ALL, NULL, 0);
+    CHECK_INT(match("h.test", DNS_TYPE_AAAA), 0);
+    CHECK_INT(match("h.test", DNS_TYPE_A), 1);
+    CHECK_INT(match("h.test", DNS_TYPE_AAAA), 0);
+}
+
+static void test_names_too_long_to_remember_are_matched_each_time(void)
+{
+    /* 61 + 31 + 5 bytes of labels and a root: longer than the memo keeps. */
+    static const char long_match[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+                                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.long";
+    static const char long_other[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+                                     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.lung";
+
+    begin();
+    add_rule(RT_MATCH_REGEX, "\\.long$", 0);
+    CHECK_INT(match(long_match, DNS_TYPE_A), 0);
+    CHECK_INT(match(long_other, DNS_TYPE_A), -1);
+    CHECK_INT(match(long_match, DNS_TYPE_A), 0);
+    CHECK_INT(match(long_other, DNS_TYPE_A), -1);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -205,6 +246,9 @@ int main(void)
         UNIT(test_first_matching_rule_wins),
         UNIT(test_every_match_of_a_rule_must_hold),
         UNIT(test_bad_regex_does_not_compile),
+        UNIT(test_remembered_verdicts_follow_a_new_rule_set),
+        UNIT(test_remembered_verdicts_tell_the_types_apart),
+        UNIT(test_names_too_long_to_remember_are_matched_each_time),
     };
     int rc;
 
