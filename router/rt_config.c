@@ -31,6 +31,18 @@ void rt_config_backend_defaults(struct rt_backend_config *b)
     b->order = 1;
     b->weight = 1;
     b->sockets = 1;
+    rt_config_lazy_defaults(&b->lazy);
+}
+
+void rt_config_lazy_defaults(struct rt_lazy_config *lazy)
+{
+    memset(lazy, 0, sizeof(*lazy));
+    lazy->sample_size = RT_LAZY_DEFAULT_SAMPLE_SIZE;
+    lazy->min_samples = RT_LAZY_DEFAULT_MIN_SAMPLES;
+    lazy->threshold = RT_LAZY_DEFAULT_THRESHOLD;
+    lazy->failed_interval_ms = RT_LAZY_DEFAULT_FAILED_INTERVAL_MS;
+    lazy->max_backoff_ms = RT_LAZY_DEFAULT_MAX_BACKOFF_MS;
+    lazy->servfail_fails = true;
 }
 
 void rt_config_defaults(struct rt_config *cfg)

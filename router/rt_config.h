@@ -34,6 +34,15 @@
 #define RT_DEFAULT_MAX_OUTSTANDING 2048
 #define RT_DEFAULT_CHECK_NAME "id.server" /* RFC 4892; every daemon of ours answers it */
 
+/* Lazy health checking, dnsdist's lazyHealthCheck* defaults (dnsdist 1.8, newServer). */
+#define RT_LAZY_DEFAULT_SAMPLE_SIZE 100
+#define RT_LAZY_DEFAULT_MIN_SAMPLES 1
+#define RT_LAZY_DEFAULT_THRESHOLD 20 /* percent */
+#define RT_LAZY_DEFAULT_FAILED_INTERVAL_MS 30000
+#define RT_LAZY_DEFAULT_MAX_BACKOFF_MS 3600000
+#define RT_LAZY_MAX_SAMPLES 10000         /* a bound on what a file may ask for */
+#define RT_LAZY_MAX_INTERVAL_MS 86400000u /* one day */
+
 /* A pool's packet cache, dnsdist's newPacketCache defaults (dnsdist 1.7). TTLs in seconds. */
 #define RT_CACHE_DEFAULT_MAX_TTL 86400
 #define RT_CACHE_DEFAULT_MIN_TTL 0
@@ -51,7 +60,7 @@ enum rt_health_mode {
     RT_HEALTH_AUTO = 0, /* periodic checks decide */
     RT_HEALTH_UP,       /* always up, never checked */
     RT_HEALTH_DOWN,     /* always down, never checked */
-    RT_HEALTH_LAZY,     /* up until queries fail, then checked until it recovers */
+    RT_HEALTH_LAZY,     /* up until too many queries fail, then checked (rt_health_lazy.h) */
 };
 
 enum rt_policy {
@@ -111,6 +120,18 @@ struct rt_pool_config {
     struct rt_cache_config cache;
 };
 
+/* How a lazy backend is judged: by the share of failures among its last queries, and by
+ * checks only once that share is too high (see rt_health_lazy.h). */
+struct rt_lazy_config {
+    uint32_t sample_size;        /* query outcomes kept */
+    uint32_t min_samples;        /* outcomes needed before their share of failures counts */
+    uint32_t threshold;          /* percent of failures that starts the checks */
+    uint32_t failed_interval_ms; /* between checks once it is down */
+    uint32_t max_backoff_ms;     /* the most that interval grows to with backoff */
+    bool servfail_fails;         /* a SERVFAIL answer fails like a timeout (else timeouts only) */
+    bool backoff;                /* the interval doubles after each failed check while down */
+};
+
 struct rt_backend_config {
     char name[RT_NAME_MAX];
     int line;
@@ -126,8 +147,9 @@ struct rt_backend_config {
     uint32_t check_timeout_ms;
     uint32_t max_check_failures; /* consecutive failures that mark it down */
     uint32_t rise;               /* consecutive successes that mark it up again */
-    int32_t order;               /* firstAvailable: lowest first */
-    uint32_t weight;             /* wrandom */
+    struct rt_lazy_config lazy;
+    int32_t order;   /* firstAvailable: lowest first */
+    uint32_t weight; /* wrandom */
     bool tcp_only;
     uint32_t sockets;
 };
@@ -210,6 +232,9 @@ int rt_config_parse_policy(const char *text, enum rt_policy *out);
 
 /* Parses auto, up, down or lazy in any case. Returns 0 or -EINVAL. */
 int rt_config_parse_health(const char *text, enum rt_health_mode *out);
+
+/* Sets lazy checking to dnsdist's defaults. */
+void rt_config_lazy_defaults(struct rt_lazy_config *lazy);
 
 /* Writes the configuration in the native INI format. */
 void rt_config_print(const struct rt_config *cfg, FILE *out);

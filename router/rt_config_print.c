@@ -162,6 +162,36 @@ static void rt_config_print_backend_pools(const struct rt_config *cfg,
     }
 }
 
+/* The lazy health check settings that differ from the defaults. */
+static void rt_config_print_backend_lazy(const struct rt_lazy_config *lazy, FILE *out)
+{
+    struct rt_lazy_config def;
+
+    rt_config_lazy_defaults(&def);
+    if (lazy->sample_size != def.sample_size) {
+        fprintf(out, "lazy_sample_size = %u\n", lazy->sample_size);
+    }
+    if (lazy->min_samples != def.min_samples) {
+        fprintf(out, "lazy_min_samples = %u\n", lazy->min_samples);
+    }
+    if (lazy->threshold != def.threshold) {
+        fprintf(out, "lazy_threshold = %u\n", lazy->threshold);
+    }
+    if (lazy->failed_interval_ms != def.failed_interval_ms) {
+        fprintf(out, "lazy_failed_interval_ms = %u\n", lazy->failed_interval_ms);
+    }
+    if (lazy->servfail_fails != def.servfail_fails) {
+        fprintf(out, "lazy_mode = %s\n",
+                lazy->servfail_fails ? "timeout-or-servfail" : "timeout-only");
+    }
+    if (lazy->backoff != def.backoff) {
+        fprintf(out, "lazy_backoff = %s\n", lazy->backoff ? "yes" : "no");
+    }
+    if (lazy->max_backoff_ms != def.max_backoff_ms) {
+        fprintf(out, "lazy_max_backoff_ms = %u\n", lazy->max_backoff_ms);
+    }
+}
+
 static void rt_config_print_backend(const struct rt_config *cfg, size_t index, FILE *out)
 {
     const struct rt_backend_config *b = &cfg->backends[index];
@@ -182,6 +212,7 @@ static void rt_config_print_backend(const struct rt_config *cfg, size_t index, F
     fprintf(out, "check_interval_ms = %u\ncheck_timeout_ms = %u\n", b->check_interval_ms,
             b->check_timeout_ms);
     fprintf(out, "max_check_failures = %u\nrise = %u\n", b->max_check_failures, b->rise);
+    rt_config_print_backend_lazy(&b->lazy, out);
     fprintf(out, "order = %d\nweight = %u\n", b->order, b->weight);
     fprintf(out, "tcp_only = %s\nsockets = %u\n", b->tcp_only ? "yes" : "no", b->sockets);
 }

@@ -119,7 +119,7 @@ static void rt_forward_failed(struct router *r, struct rt_backend *b, const stru
     int idx = rt_forward_entry_index(r, b);
 
     if (idx >= 0) {
-        rt_health_query_result(r->backends[idx].health, false);
+        rt_health_query_result(r->backends[idx].health, RT_QUERY_TIMED_OUT);
     }
     if (r->cfg->retry && p->attempt == 0 && len > 0 && p->generation == r->generation &&
         !r->stopping) {
@@ -164,6 +164,15 @@ static void rt_forward_store(struct router *r, const struct rt_pending *p, const
     }
 }
 
+/* What an answer tells lazy health checking: SERVFAIL or not. */
+static enum rt_query_outcome rt_forward_outcome(const uint8_t *answer, size_t len)
+{
+    if (len >= DNS_HEADER_LEN && (answer[3] & DNS_RCODE_MASK) == DNS_RCODE_SERVFAIL) {
+        return RT_QUERY_SERVFAIL;
+    }
+    return RT_QUERY_ANSWERED;
+}
+
 void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pending *p,
                           uint8_t *answer, size_t len)
 {
@@ -171,7 +180,7 @@ void rt_forward_on_answer(void *user, struct rt_backend *b, const struct rt_pend
     int idx = rt_forward_entry_index(r, b);
 
     if (idx >= 0) {
-        rt_health_query_result(r->backends[idx].health, true);
+        rt_health_query_result(r->backends[idx].health, rt_forward_outcome(answer, len));
     }
     rt_forward_relay(r, p, answer, len);
     rt_forward_store(r, p, answer, len);

@@ -7,6 +7,7 @@
 #include "dns_writer.h"
 #include "log.h"
 #include "rt_health_board.h"
+#include "rt_health_lazy.h"
 
 #define RT_HEALTH_TAG "health"
 
@@ -23,9 +24,9 @@ struct rt_health {
     bool log_changes;
     struct rt_health_board *board; /* NULL: judged alone */
     bool follow;                   /* auto mode takes the board's verdicts */
-    bool checking;                 /* lazy mode: checks run until the backend is back */
-    uint32_t fails;                /* in a row: checks, or queries in lazy mode */
+    uint32_t fails;                /* auto mode: checks in a row */
     uint32_t successes;
+    struct rt_lazy lazy; /* lazy mode's state */
 };
 
 static void rt_health_set(struct rt_health *h, bool up, const char *why)
@@ -58,6 +59,21 @@ static void rt_health_schedule(struct rt_health *h, uint64_t delay_ms)
     uv_timer_start(&h->timer, rt_health_on_timer, delay_ms, 0);
 }
 
+/* A lazy backend's check: the state it leads to decides the verdict and the next check. */
+static void rt_health_lazy_checked(struct rt_health *h, bool ok, const char *why)
+{
+    enum rt_lazy_state state = rt_lazy_check(&h->lazy, &h->cfg, ok);
+
+    if (state == RT_LAZY_HEALTHY) {
+        rt_health_set(h, true, ""); /* back to watching its queries */
+        return;
+    }
+    if (state == RT_LAZY_FAILED) {
+        rt_health_set(h, false, why);
+    }
+    rt_health_schedule(h, rt_lazy_check_delay_ms(&h->lazy, &h->cfg));
+}
+
 /* One check's outcome, by dnsdist's rule: any rcode but SERVFAIL is a success. */
 static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t len)
 {
@@ -67,6 +83,14 @@ static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t 
     char why[96];
 
     h->req = NULL;
+    snprintf(why, sizeof(why), "%s",
+             status == 0            ? "health check answered SERVFAIL"
+             : status == -ETIMEDOUT ? "health check timed out"
+                                    : strerror(-status));
+    if (h->cfg.health == RT_HEALTH_LAZY) {
+        rt_health_lazy_checked(h, ok, why);
+        return;
+    }
     if (ok) {
         h->fails = 0;
         h->successes++;
@@ -74,10 +98,6 @@ static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t 
         h->successes = 0;
         h->fails++;
     }
-    snprintf(why, sizeof(why), "%s",
-             status == 0            ? "health check answered SERVFAIL"
-             : status == -ETIMEDOUT ? "health check timed out"
-                                    : strerror(-status));
     if (!h->settled) {
         /* The first verdict counts at once, as dnsdist's checks at start-up do. */
         rt_health_set(h, ok, why);
@@ -88,11 +108,6 @@ static void rt_health_on_answer(void *user, int status, uint8_t *answer, size_t 
     }
     if (h->board != NULL && h->cfg.health == RT_HEALTH_AUTO) {
         rt_health_board_post(h->board, &h->cfg, h->up_now);
-    }
-    if (h->cfg.health == RT_HEALTH_LAZY && h->up_now) {
-        h->checking = false; /* back to watching queries */
-        h->fails = 0;
-        return;
     }
     rt_health_schedule(h, h->cfg.check_interval_ms);
 }
@@ -136,7 +151,7 @@ static void rt_health_start(struct rt_health *h)
     uv_timer_stop(&h->timer);
     h->fails = 0;
     h->successes = 0;
-    h->checking = false;
+    rt_lazy_reset(&h->lazy);
     switch (h->cfg.health) {
     case RT_HEALTH_UP:
         rt_health_set(h, true, "");
@@ -185,6 +200,9 @@ void rt_health_update(struct rt_health *h, const struct rt_backend_config *cfg)
 {
     enum rt_health_mode old = h->cfg.health;
 
+    if (cfg->lazy.sample_size != h->cfg.lazy.sample_size) {
+        rt_lazy_clear_samples(&h->lazy);
+    }
     h->cfg = *cfg;
     if (old != cfg->health) {
         if (h->req != NULL) {
@@ -218,19 +236,25 @@ bool rt_health_settled(const struct rt_health *h)
     return h->settled;
 }
 
-void rt_health_query_result(struct rt_health *h, bool ok)
+/* Logs that a lazy backend's queries failed too often and that checks begin. */
+static void rt_health_log_potential_failure(const struct rt_health *h)
 {
-    if (h->cfg.health != RT_HEALTH_LAZY || h->checking) {
+    char text[ADDR_TEXT_MAX];
+
+    if (h->log_changes) {
+        log_notice(RT_HEALTH_TAG, "backend %s (%s): %u of its last %u queries failed; checking it",
+                   h->cfg.name, addr_format(&h->cfg.addr, text, sizeof(text)), h->lazy.failures,
+                   h->lazy.count);
+    }
+}
+
+void rt_health_query_result(struct rt_health *h, enum rt_query_outcome outcome)
+{
+    if (h->cfg.health != RT_HEALTH_LAZY || !rt_lazy_record(&h->lazy, &h->cfg, outcome)) {
         return;
     }
-    h->fails = ok ? 0 : h->fails + 1;
-    if (h->fails >= h->cfg.max_check_failures) {
-        /* Down until the checks that start now see it answer `rise` times. */
-        h->checking = true;
-        h->successes = 0;
-        rt_health_set(h, false, "queries timed out");
-        rt_health_schedule(h, h->cfg.check_interval_ms);
-    }
+    rt_health_log_potential_failure(h);
+    rt_health_schedule(h, 0); /* the first check at once, the next every check interval */
 }
 
 static void rt_health_on_closed(uv_handle_t *handle)

@@ -1,9 +1,9 @@
 /* Health of one backend, as dnsdist judges it: a check query (by default id.server CH TXT)
  * every check interval; any answer but SERVFAIL within the check timeout is a success;
  * max_check_failures failures in a row mark a live backend down, `rise` successes in a row
- * mark it up again. Modes up and down skip the checks; lazy mode checks only after queries
- * failed (see docs/router.md). Each change of state is logged once. Several loops share the
- * verdicts of one through a board (rt_health_board.h). */
+ * mark it up again. Modes up and down skip the checks; lazy mode checks only once too many
+ * of its queries failed (rt_health_lazy.h). Each change of state is logged once. Several loops
+ * share the verdicts of one through a board (rt_health_board.h). */
 #ifndef PK_RT_HEALTH_H
 #define PK_RT_HEALTH_H
 
@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "rt_config.h"
+#include "rt_health_lazy.h"
 #include "upstream.h"
 
 struct rt_health;
@@ -47,8 +48,9 @@ bool rt_health_is_up(const struct rt_health *h);
 /* Whether the first verdict is in (always, for modes up and down). */
 bool rt_health_settled(const struct rt_health *h);
 
-/* Tells lazy mode how a query fared: timeouts count as failures. Ignored in other modes. */
-void rt_health_query_result(struct rt_health *h, bool ok);
+/* Tells lazy mode how a query fared: a timeout, and by default a SERVFAIL, is a failure; too
+ * many of them among the last queries start the checks. Ignored in other modes. */
+void rt_health_query_result(struct rt_health *h, enum rt_query_outcome outcome);
 
 /* Cancels the check in flight and frees h once its timer is closed; NULL is a no-op. */
 void rt_health_free(struct rt_health *h);

@@ -345,6 +345,24 @@ static int rt_ini_name(struct conf_ctx *ctx, const char *value, char name[RT_NAM
     return 0;
 }
 
+/* lazy_mode (timeout-only or timeout-or-servfail) and lazy_backoff (yes or no). */
+static int rt_ini_lazy_key(struct conf_ctx *ctx, struct rt_lazy_config *lazy, const char *key,
+                           const char *value)
+{
+    if (strcmp(key, "lazy_backoff") == 0) {
+        return rt_ini_bool(ctx, key, value, &lazy->backoff);
+    }
+    if (strcasecmp(value, "timeout-only") == 0) {
+        lazy->servfail_fails = false;
+    } else if (strcasecmp(value, "timeout-or-servfail") == 0) {
+        lazy->servfail_fails = true;
+    } else {
+        conf_error(ctx, "lazy_mode: '%s' is neither timeout-only nor timeout-or-servfail", value);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, const char *key,
                               const char *value)
 {
@@ -378,6 +396,9 @@ static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, con
     if (strcmp(key, "tcp_only") == 0) {
         return rt_ini_bool(ctx, key, value, &b->tcp_only);
     }
+    if (strcmp(key, "lazy_mode") == 0 || strcmp(key, "lazy_backoff") == 0) {
+        return rt_ini_lazy_key(ctx, &b->lazy, key, value);
+    }
     static const struct {
         const char *key;
         uint32_t min, max;
@@ -389,6 +410,15 @@ static int rt_ini_backend_key(struct rt_ini_state *st, struct conf_ctx *ctx, con
         {"rise", 1, 1000, offsetof(struct rt_backend_config, rise)},
         {"weight", 1, 1000000, offsetof(struct rt_backend_config, weight)},
         {"sockets", 1, RT_MAX_SOCKETS, offsetof(struct rt_backend_config, sockets)},
+        {"lazy_sample_size", 1, RT_LAZY_MAX_SAMPLES,
+         offsetof(struct rt_backend_config, lazy.sample_size)},
+        {"lazy_min_samples", 1, RT_LAZY_MAX_SAMPLES,
+         offsetof(struct rt_backend_config, lazy.min_samples)},
+        {"lazy_threshold", 1, 100, offsetof(struct rt_backend_config, lazy.threshold)},
+        {"lazy_failed_interval_ms", 1, RT_LAZY_MAX_INTERVAL_MS,
+         offsetof(struct rt_backend_config, lazy.failed_interval_ms)},
+        {"lazy_max_backoff_ms", 1, RT_LAZY_MAX_INTERVAL_MS,
+         offsetof(struct rt_backend_config, lazy.max_backoff_ms)},
     };
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
         if (strcmp(key, numbers[i].key) == 0) {

@@ -186,6 +186,59 @@ static bool rt_lua_calls_server_pool(struct rt_lua *L, const char *text, void *u
     return true;
 }
 
+/* newServer{...} keys of lazy health checking that hold whole numbers (intervals in seconds
+ * in dnsdist). Returns false when key is none of them. */
+static bool rt_lua_calls_server_lazy_number(struct rt_lua *L, struct rt_lazy_config *lazy,
+                                            const char *key, const struct rt_lua_value *v)
+{
+    uint32_t n;
+
+    if (strcmp(key, "lazyHealthCheckSampleSize") == 0) {
+        rt_lua_calls_uint(L, key, v, 1, RT_LAZY_MAX_SAMPLES, &lazy->sample_size);
+    } else if (strcmp(key, "lazyHealthCheckMinSampleCount") == 0) {
+        rt_lua_calls_uint(L, key, v, 1, RT_LAZY_MAX_SAMPLES, &lazy->min_samples);
+    } else if (strcmp(key, "lazyHealthCheckThreshold") == 0) {
+        rt_lua_calls_uint(L, key, v, 1, 100, &lazy->threshold);
+    } else if (strcmp(key, "lazyHealthCheckFailedInterval") == 0) {
+        if (rt_lua_calls_uint(L, key, v, 1, RT_LAZY_MAX_INTERVAL_MS / 1000, &n)) {
+            lazy->failed_interval_ms = n * 1000;
+        }
+    } else if (strcmp(key, "lazyHealthCheckMaxBackOff") == 0) {
+        if (rt_lua_calls_uint(L, key, v, 1, RT_LAZY_MAX_INTERVAL_MS / 1000, &n)) {
+            lazy->max_backoff_ms = n * 1000;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* newServer{...} keys of lazy health checking that hold a mode or a flag. Returns false when
+ * key is none of them. */
+static bool rt_lua_calls_server_lazy_choice(struct rt_lua *L, struct rt_lazy_config *lazy,
+                                            const char *key, const struct rt_lua_value *v)
+{
+    const char *s = rt_lua_str(L, v);
+
+    if (strcmp(key, "lazyHealthCheckMode") == 0) {
+        if (v->type == RT_LUA_STRING && strcmp(s, "TimeoutOnly") == 0) {
+            lazy->servfail_fails = false;
+        } else if (v->type == RT_LUA_STRING && strcmp(s, "TimeoutOrServFail") == 0) {
+            lazy->servfail_fails = true;
+        } else {
+            rt_lua_fail(L, "lazyHealthCheckMode must be \"TimeoutOnly\" or \"TimeoutOrServFail\"");
+        }
+    } else if (strcmp(key, "lazyHealthCheckUseExponentialBackOff") == 0) {
+        if (v->type != RT_LUA_BOOL) {
+            rt_lua_fail(L, "lazyHealthCheckUseExponentialBackOff must be true or false");
+        }
+        lazy->backoff = v->boolean;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* newServer{...} keys that hold whole numbers, with their bounds and scale. */
 static bool rt_lua_calls_server_number(struct rt_lua *L, struct rt_backend_config *b,
                                        const char *key, const struct rt_lua_value *v)
@@ -226,7 +279,9 @@ static void rt_lua_calls_server_key(struct rt_lua *L, struct rt_backend_config *
     const char *s = rt_lua_str(L, v);
     bool is_string = v->type == RT_LUA_STRING;
 
-    if (rt_lua_calls_server_number(L, b, key, v)) {
+    if (rt_lua_calls_server_number(L, b, key, v) ||
+        rt_lua_calls_server_lazy_number(L, &b->lazy, key, v) ||
+        rt_lua_calls_server_lazy_choice(L, &b->lazy, key, v)) {
         return;
     }
     if (strcmp(key, "address") == 0) {

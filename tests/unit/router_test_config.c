@@ -383,6 +383,7 @@ static void check_same_backend(const struct rt_config *a, const struct rt_backen
           y->check_timeout_ms == x->check_timeout_ms &&
           y->max_check_failures == x->max_check_failures && y->rise == x->rise);
     CHECK(y->order == x->order && y->weight == x->weight && y->sockets == x->sockets);
+    CHECK_MEM(&y->lazy, &x->lazy, sizeof(x->lazy));
 }
 
 static void check_same_rule(const struct rt_config *a, const struct rt_rule_config *x,
@@ -523,6 +524,44 @@ static void test_printed_ini_with_rate_limits_reads_back_the_same(void)
     CHECK_INT(cfg->backends[0].n_pools, 3);
 }
 
+static void test_printed_ini_with_lazy_health_check_keys_reads_back_the_same(void)
+{
+    check_round_trip("[backend b]\naddress = 192.0.2.1\nhealth_check = lazy\n"
+                     "lazy_sample_size = 40\nlazy_min_samples = 8\nlazy_threshold = 25\n"
+                     "lazy_failed_interval_ms = 1500\nlazy_mode = timeout-only\n"
+                     "lazy_backoff = yes\nlazy_max_backoff_ms = 90000\n");
+    const struct rt_lazy_config *lazy = &cfg->backends[0].lazy;
+    CHECK_INT(lazy->sample_size, 40);
+    CHECK_INT(lazy->min_samples, 8);
+    CHECK_INT(lazy->threshold, 25);
+    CHECK_INT(lazy->failed_interval_ms, 1500);
+    CHECK(!lazy->servfail_fails);
+    CHECK(lazy->backoff);
+    CHECK_INT(lazy->max_backoff_ms, 90000);
+}
+
+static void test_bad_lazy_health_check_keys_are_reported_at_their_lines(void)
+{
+    load("[backend b]\n"                      /* 1 */
+         "address = 192.0.2.1\n"              /* 2 */
+         "lazy_sample_size = 10001\n"         /* 3 */
+         "lazy_min_samples = 0\n"             /* 4 */
+         "lazy_threshold = 101\n"             /* 5 */
+         "lazy_failed_interval_ms = 0\n"      /* 6 */
+         "lazy_mode = servfail-only\n"        /* 7 */
+         "lazy_backoff = sometimes\n"         /* 8 */
+         "lazy_max_backoff_ms = 86400001\n"); /* 9 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(3, "lazy_sample_size: '10001' is not a number from 1 to 10000"));
+    CHECK(logged_error(4, "lazy_min_samples"));
+    CHECK(logged_error(5, "lazy_threshold: '101' is not a number from 1 to 100"));
+    CHECK(logged_error(6, "lazy_failed_interval_ms"));
+    CHECK(logged_error(7, "lazy_mode: 'servfail-only' is neither timeout-only nor"));
+    CHECK(logged_error(8, "lazy_backoff: 'sometimes' is not yes or no"));
+    CHECK(logged_error(9, "lazy_max_backoff_ms"));
+    CHECK_INT(ctx.errors, 7);
+}
+
 /* Texts of every length up to a few lines, of letters, runs of spaces, tabs, ';', '#' and
  * quotes (all of them literal characters to a regex), printed as a `match = regex` line and
  * read back: each is itself again. */
@@ -611,6 +650,8 @@ int main(void)
         UNIT(test_printed_config_reads_back_the_same),
         UNIT(test_printed_dnsdist_config_with_awkward_values_reads_back_the_same),
         UNIT(test_printed_ini_with_rate_limits_reads_back_the_same),
+        UNIT(test_printed_ini_with_lazy_health_check_keys_reads_back_the_same),
+        UNIT(test_bad_lazy_health_check_keys_are_reported_at_their_lines),
         UNIT(test_printed_texts_read_back_as_themselves),
         UNIT(test_quoted_value_goes_on_in_indented_lines),
         UNIT(test_unclosed_quoted_value_is_an_error_at_its_first_line),

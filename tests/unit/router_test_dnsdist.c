@@ -432,6 +432,85 @@ static void test_every_bad_key_of_a_server_is_reported_at_its_line(void)
     CHECK_INT(cfg->n_backends, 0);
 }
 
+static void test_lazy_health_check_keys_are_read(void)
+{
+    load("newServer({address='192.0.2.1', healthCheckMode='lazy',\n"
+         "  lazyHealthCheckSampleSize=50, lazyHealthCheckMinSampleCount=10,\n"
+         "  lazyHealthCheckThreshold=30, lazyHealthCheckFailedInterval=5,\n"
+         "  lazyHealthCheckMode='TimeoutOnly', lazyHealthCheckUseExponentialBackOff=true,\n"
+         "  lazyHealthCheckMaxBackOff=60})\n"
+         "newServer({address='192.0.2.2', healthCheckMode='lazy'})\n");
+    CHECK_INT(read_rc, 0);
+    const struct rt_lazy_config *lazy = &cfg->backends[0].lazy;
+    CHECK_INT(lazy->sample_size, 50);
+    CHECK_INT(lazy->min_samples, 10);
+    CHECK_INT(lazy->threshold, 30);
+    CHECK_INT(lazy->failed_interval_ms, 5000);
+    CHECK(!lazy->servfail_fails);
+    CHECK(lazy->backoff);
+    CHECK_INT(lazy->max_backoff_ms, 60000);
+    lazy = &cfg->backends[1].lazy; /* dnsdist's defaults */
+    CHECK_INT(lazy->sample_size, 100);
+    CHECK_INT(lazy->min_samples, 1);
+    CHECK_INT(lazy->threshold, 20);
+    CHECK_INT(lazy->failed_interval_ms, 30000);
+    CHECK(lazy->servfail_fails);
+    CHECK(!lazy->backoff);
+    CHECK_INT(lazy->max_backoff_ms, 3600000);
+}
+
+static void test_lazy_health_check_mode_timeout_or_servfail_is_read(void)
+{
+    load("newServer({address='192.0.2.1', lazyHealthCheckMode='TimeoutOrServFail'})\n");
+    CHECK_INT(read_rc, 0);
+    CHECK(cfg->backends[0].lazy.servfail_fails);
+}
+
+static void test_bad_lazy_health_check_keys_are_reported_at_their_lines(void)
+{
+    load("newServer({address='192.0.2.1',\n"           /* 1 */
+         "  lazyHealthCheckSampleSize=0,\n"            /* 2 */
+         "  lazyHealthCheckMinSampleCount=10001,\n"    /* 3 */
+         "  lazyHealthCheckThreshold=101,\n"           /* 4 */
+         "  lazyHealthCheckFailedInterval=0,\n"        /* 5 */
+         "  lazyHealthCheckMode='Sometimes',\n"        /* 6 */
+         "  lazyHealthCheckUseExponentialBackOff=1,\n" /* 7 */
+         "  lazyHealthCheckMaxBackOff=1.5})\n");       /* 8 */
+    CHECK_INT(read_rc, -EINVAL);
+    CHECK(logged_error(2, "lazyHealthCheckSampleSize must be a whole number from 1 to 10000"));
+    CHECK(logged_error(3, "lazyHealthCheckMinSampleCount must be a whole number"));
+    CHECK(logged_error(4, "lazyHealthCheckThreshold must be a whole number from 1 to 100"));
+    CHECK(logged_error(5, "lazyHealthCheckFailedInterval must be a whole number"));
+    CHECK(logged_error(6, "lazyHealthCheckMode must be \"TimeoutOnly\" or"));
+    CHECK(logged_error(7, "lazyHealthCheckUseExponentialBackOff must be true or false"));
+    CHECK(logged_error(8, "lazyHealthCheckMaxBackOff must be a whole number"));
+    CHECK_INT(ctx.errors, 7);
+    CHECK_INT(cfg->n_backends, 0);
+}
+
+static void test_lazy_dnsdist_settings_print_as_ini_that_reads_back(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+
+    load("newServer({address='192.0.2.1', healthCheckMode='lazy', lazyHealthCheckThreshold=50,\n"
+         "  lazyHealthCheckMode='TimeoutOnly', lazyHealthCheckMaxBackOff=600})\n");
+    CHECK_INT(read_rc, 0);
+    out = open_memstream(&text, &len);
+    rt_config_print(cfg, out);
+    fclose(out);
+    CHECK(strstr(text, "lazy_threshold = 50\nlazy_mode = timeout-only\n"
+                       "lazy_max_backoff_ms = 600000\n") != NULL);
+    CHECK(strstr(text, "lazy_sample_size") == NULL); /* defaults are left out */
+    load(text);
+    CHECK_INT(read_rc, 0);
+    CHECK_INT(cfg->backends[0].lazy.threshold, 50);
+    CHECK(!cfg->backends[0].lazy.servfail_fails);
+    CHECK_INT(cfg->backends[0].lazy.max_backoff_ms, 600000);
+    free(text);
+}
+
 static void test_bad_pool_name_is_reported_at_its_call(void)
 {
     load("newServer({address='192.0.2.1',\n" /* 1 */
@@ -485,6 +564,10 @@ int main(void)
         UNIT(test_syntax_errors_are_reported_and_reading_goes_on),
         UNIT(test_one_line_server_with_set_up_is_understood),
         UNIT(test_every_bad_key_of_a_server_is_reported_at_its_line),
+        UNIT(test_lazy_health_check_keys_are_read),
+        UNIT(test_lazy_health_check_mode_timeout_or_servfail_is_read),
+        UNIT(test_bad_lazy_health_check_keys_are_reported_at_their_lines),
+        UNIT(test_lazy_dnsdist_settings_print_as_ini_that_reads_back),
         UNIT(test_bad_pool_name_is_reported_at_its_call),
         UNIT(test_error_inside_a_table_skips_to_the_end_of_the_statement),
         UNIT(test_wrong_argument_types_are_errors),

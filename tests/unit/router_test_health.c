@@ -1,8 +1,8 @@
 /* A backend's health as rt_health judges it, driven for real: the checks leave through an
  * upstream client to a UDP socket on loopback that the test watches in the same loop and
  * answers (or not) as each test says, and in lazy mode the test reports how queries fared
- * with rt_health_query_result. Checks are counted, state changes recorded in order. Each wait
- * runs the loop until what it waits for has happened or WAIT_MS have passed; an alarm ends a
+ * with rt_health_query_result. Checks are counted and timed, state changes recorded in order. Each
+ * wait runs the loop until what it waits for has happened or WAIT_MS have passed; an alarm ends a
  * test that hangs all the same. */
 #include "dns.h"
 #include "dns_msg.h"
@@ -24,6 +24,7 @@
 #define TIMEOUT_MS 40  /* a check not answered by then failed */
 #define QUIET_MS 200   /* ten intervals in which no check may come */
 #define MAX_CHANGES 16
+#define MAX_TIMED_CHECKS 16
 
 enum backend_mode {
     BACKEND_SILENT,   /* reads the check, never answers */
@@ -41,9 +42,10 @@ static struct {
     uv_poll_t server_poll;
     struct addr server;
     enum backend_mode mode;
-    unsigned checks;             /* check queries the backend received */
-    struct dns_query last_check; /* the latest of them */
-    bool changes[MAX_CHANGES];   /* every state the callback reported: true for up */
+    unsigned checks;                     /* check queries the backend received */
+    struct dns_query last_check;         /* the latest of them */
+    uint64_t check_ms[MAX_TIMED_CHECKS]; /* when the first of them came, on a monotonic clock */
+    bool changes[MAX_CHANGES];           /* every state the callback reported: true for up */
     unsigned n_changes;
 } fx;
 
@@ -74,6 +76,9 @@ static void on_server_readable(uv_poll_t *p, int status, int events)
         recvfrom(fx.server_fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
     if (len < DNS_HEADER_LEN) {
         return;
+    }
+    if (fx.checks < MAX_TIMED_CHECKS) {
+        fx.check_ms[fx.checks] = uv_hrtime() / 1000000;
     }
     fx.checks++;
     CHECK_INT(dns_msg_parse_query(buf, (size_t)len, &fx.last_check), 0);
@@ -166,16 +171,13 @@ static struct rt_backend_config backend_config(enum rt_health_mode health, uint3
     cfg.check_timeout_ms = TIMEOUT_MS;
     cfg.max_check_failures = failures;
     cfg.rise = rise;
+    cfg.lazy.failed_interval_ms = INTERVAL_MS;
     return cfg;
 }
 
-/* Starts a loop, an upstream client and the backend in `mode`, then judges it by `cfg`
- * (whose address setup fills in). */
-static void setup(enum backend_mode mode, enum rt_health_mode health, uint32_t failures,
-                  uint32_t rise)
+/* Starts a loop, an upstream client and the backend in `mode`; nothing judges it yet. */
+static void start_backend(enum backend_mode mode)
 {
-    struct rt_backend_config cfg;
-
     memset(&fx, 0, sizeof(fx));
     alarm(WATCHDOG_S);
     uv_loop_init(&fx.loop);
@@ -186,10 +188,48 @@ static void setup(enum backend_mode mode, enum rt_health_mode health, uint32_t f
     uv_poll_init(&fx.loop, &fx.server_poll, fx.server_fd);
     uv_poll_start(&fx.server_poll, UV_READABLE, on_server_readable);
     CHECK_INT(upstream_new(&fx.loop, 0, &fx.up), 0);
-    cfg = backend_config(health, failures, rise);
-    CHECK_INT(rt_health_new(&fx.loop, fx.up, &cfg, &(struct rt_health_opts){.log_changes = false},
+}
+
+/* Judges the backend by cfg. */
+static void judge(const struct rt_backend_config *cfg)
+{
+    CHECK_INT(rt_health_new(&fx.loop, fx.up, cfg, &(struct rt_health_opts){.log_changes = false},
                             on_health, NULL, &fx.health),
               0);
+}
+
+/* Starts the backend in `mode` and judges it in the given health mode and thresholds. */
+static void setup(enum backend_mode mode, enum rt_health_mode health, uint32_t failures,
+                  uint32_t rise)
+{
+    struct rt_backend_config cfg;
+
+    start_backend(mode);
+    cfg = backend_config(health, failures, rise);
+    judge(&cfg);
+}
+
+/* Starts the backend in `mode` and judges it lazily by `lazy`, with the failure and rise
+ * counts given. */
+static void setup_lazy(enum backend_mode mode, const struct rt_lazy_config *lazy, uint32_t failures,
+                       uint32_t rise)
+{
+    struct rt_backend_config cfg;
+
+    start_backend(mode);
+    cfg = backend_config(RT_HEALTH_LAZY, failures, rise);
+    cfg.lazy = *lazy;
+    judge(&cfg);
+}
+
+/* Lazy settings for the tests: dnsdist's defaults with a failed interval of INTERVAL_MS. */
+static struct rt_lazy_config lazy_config(void)
+{
+    struct rt_lazy_config lazy;
+
+    rt_config_lazy_defaults(&lazy);
+    lazy.failed_interval_ms = INTERVAL_MS;
+    return lazy;
 }
 
 static void teardown(void)
@@ -206,12 +246,29 @@ static void teardown(void)
     alarm(0);
 }
 
-/* Reports `n` queries that timed out (ok false) or were answered (ok true). */
-static void queries(unsigned n, bool ok)
+/* Lazy settings with a ring of `size` outcomes, judged once `min` are in, at `threshold`%. */
+static struct rt_lazy_config lazy_ring(uint32_t size, uint32_t min, uint32_t threshold)
+{
+    struct rt_lazy_config lazy = lazy_config();
+
+    lazy.sample_size = size;
+    lazy.min_samples = min;
+    lazy.threshold = threshold;
+    return lazy;
+}
+
+/* Reports `n` queries that fared as `outcome` says. */
+static void queries(unsigned n, enum rt_query_outcome outcome)
 {
     for (unsigned i = 0; i < n; i++) {
-        rt_health_query_result(fx.health, ok);
+        rt_health_query_result(fx.health, outcome);
     }
+}
+
+/* Milliseconds between the arrival of check i and of check i + 1 (0-based). */
+static uint64_t check_gap_ms(unsigned i)
+{
+    return fx.check_ms[i + 1] - fx.check_ms[i];
 }
 
 /* ---- auto mode ---- */
@@ -306,91 +363,241 @@ static void test_lazy_starts_up_and_is_not_checked_while_queries_are_answered(vo
     setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 3, 2);
     CHECK_INT(last_state(), 1); /* trusted from the start */
     CHECK(rt_health_is_up(fx.health));
-    queries(2, false);
-    queries(1, true); /* an answer starts the count of timeouts again */
-    queries(2, false);
-    queries(10, true);
+    queries(200, RT_QUERY_ANSWERED);
     run_for(QUIET_MS);
     CHECK_INT(fx.checks, 0);
     CHECK_INT(fx.n_changes, 1);
+    teardown();
+}
+
+static void test_lazy_checks_start_once_min_samples_are_in_and_the_share_reaches_threshold(void)
+{
+    struct rt_lazy_config lazy = lazy_ring(10, 5, 40);
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 3, 3);
+    queries(2, RT_QUERY_TIMED_OUT); /* 2 of 2 failed, but fewer than 5 outcomes */
+    queries(2, RT_QUERY_ANSWERED);  /* 2 of 4 */
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    queries(1, RT_QUERY_ANSWERED); /* 2 of 5: 40% */
+    CHECK(wait_checks(1));
+    CHECK(rt_health_is_up(fx.health)); /* a potential failure is still up */
+    CHECK_INT(fx.n_changes, 1);
+    teardown();
+}
+
+static void test_lazy_share_below_threshold_starts_no_checks(void)
+{
+    struct rt_lazy_config lazy = lazy_ring(10, 1, 40);
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 1, 1);
+    queries(7, RT_QUERY_ANSWERED);
+    queries(3, RT_QUERY_TIMED_OUT); /* 3 of 10: 30% */
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    teardown();
+}
+
+static void test_lazy_oldest_outcome_leaves_a_full_ring(void)
+{
+    struct rt_lazy_config lazy = lazy_ring(4, 4, 50);
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 1, 1);
+    queries(1, RT_QUERY_TIMED_OUT);
+    queries(3, RT_QUERY_ANSWERED);  /* 1 of 4 */
+    queries(1, RT_QUERY_TIMED_OUT); /* the first timeout gave way: still 1 of 4 */
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    queries(1, RT_QUERY_TIMED_OUT); /* 2 of 4: 50% */
+    CHECK(wait_checks(1));
+    teardown();
+}
+
+static void test_lazy_servfail_answers_are_failures_by_default(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 1, 1);
+    queries(1, RT_QUERY_SERVFAIL); /* 1 of 1 */
+    CHECK(wait_checks(1));
+    teardown();
+}
+
+static void test_lazy_timeout_only_mode_ignores_servfail_answers(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+
+    lazy.servfail_fails = false;
+    setup_lazy(BACKEND_ANSWERS, &lazy, 1, 1);
+    queries(50, RT_QUERY_SERVFAIL);
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 0);
+    queries(15, RT_QUERY_TIMED_OUT); /* timeouts still count: 15 of 65 */
+    CHECK(wait_checks(1));
+    teardown();
+}
+
+static void test_lazy_potential_failure_is_healthy_again_after_rise_successful_checks(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 3, 3);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_checks(3));
+    run_for(QUIET_MS); /* healthy again: the checks have stopped */
+    CHECK_INT(fx.checks, 3);
+    CHECK_INT(fx.n_changes, 1); /* it was never down */
     CHECK(rt_health_is_up(fx.health));
     teardown();
 }
 
-static void test_lazy_max_check_failures_timeouts_mark_it_down(void)
+static void test_lazy_max_check_failures_failed_checks_mark_it_down(void)
 {
-    setup(BACKEND_SILENT, RT_HEALTH_LAZY, 3, 2);
-    queries(2, false);
-    CHECK_INT(fx.n_changes, 1);
+    struct rt_lazy_config lazy = lazy_config();
+
+    setup_lazy(BACKEND_SERVFAIL, &lazy, 3, 2);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_checks(2));
     CHECK(rt_health_is_up(fx.health));
-    queries(1, false);
-    CHECK_INT(fx.n_changes, 2);
+    CHECK(wait_changes(2));
     CHECK_INT(last_state(), 0);
+    CHECK_INT(fx.checks, 3);
     CHECK(!rt_health_is_up(fx.health));
     teardown();
 }
 
-static void test_lazy_down_backend_is_checked_until_rise_successes_mark_it_up(void)
+static void test_lazy_failed_backend_is_checked_every_failed_interval(void)
 {
-    setup(BACKEND_SILENT, RT_HEALTH_LAZY, 1, 3);
-    queries(1, false);
+    struct rt_lazy_config lazy = lazy_config();
+
+    lazy.failed_interval_ms = 100;
+    setup_lazy(BACKEND_SERVFAIL, &lazy, 1, 1);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_checks(4)); /* the first failed check marked it down */
     CHECK_INT(last_state(), 0);
-    /* Checks come one after the other while the backend stays silent ... */
-    CHECK(wait_checks(3));
-    CHECK_INT(fx.n_changes, 2);
-    /* ... and, once it answers, `rise` of them in a row bring it back. */
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK(check_gap_ms(i) >= 99); /* a timer never fires early; how late is the host's */
+    }
+    teardown();
+}
+
+/* The delay after each failed check of a Failed backend, from the state machine alone (no
+ * clock: spacing on a loaded machine says nothing of the rule). */
+static void failed_check_delays(const struct rt_lazy_config *lazy, uint64_t *out, size_t n)
+{
+    struct rt_backend_config cfg = backend_config(RT_HEALTH_LAZY, 1, 1);
+    struct rt_lazy l;
+
+    cfg.lazy = *lazy;
+    cfg.lazy.sample_size = 1;
+    cfg.lazy.min_samples = 1;
+    rt_lazy_reset(&l);
+    CHECK(rt_lazy_record(&l, &cfg, RT_QUERY_TIMED_OUT));
+    CHECK_INT(rt_lazy_check(&l, &cfg, false), RT_LAZY_FAILED);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = rt_lazy_check_delay_ms(&l, &cfg);
+        CHECK_INT(rt_lazy_check(&l, &cfg, false), RT_LAZY_FAILED);
+    }
+}
+
+static void test_lazy_failed_interval_stays_without_backoff(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+    uint64_t got[4];
+
+    lazy.failed_interval_ms = 30000;
+    failed_check_delays(&lazy, got, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_INT((long long)got[i], 30000);
+    }
+}
+
+static void test_lazy_backoff_doubles_the_failed_interval_up_to_its_cap(void)
+{
+    static const long long want_ms[] = {50, 100, 200, 200};
+    struct rt_lazy_config lazy = lazy_config();
+    uint64_t got[4];
+
+    lazy.failed_interval_ms = 50;
+    lazy.backoff = true;
+    lazy.max_backoff_ms = 200;
+    failed_check_delays(&lazy, got, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK_INT((long long)got[i], want_ms[i]);
+    }
+}
+
+static void test_lazy_failed_backend_is_up_again_after_rise_successful_checks(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+
+    setup_lazy(BACKEND_SERVFAIL, &lazy, 1, 3);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_changes(2));
+    CHECK_INT(last_state(), 0);
     fx.mode = BACKEND_ANSWERS;
     unsigned before = fx.checks;
     CHECK(wait_changes(3));
     CHECK_INT(last_state(), 1);
-    CHECK(rt_health_is_up(fx.health));
-    /* The check in flight when it began to answer timed out; three answered ones followed. */
     CHECK_INT(fx.checks - before, 3);
-    teardown();
-}
-
-static void test_lazy_checks_stop_once_it_is_up_again(void)
-{
-    setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 1, 2);
-    queries(1, false);
-    CHECK(wait_changes(3));
-    CHECK_INT(last_state(), 1);
     unsigned checks_when_up = fx.checks;
-    run_for(QUIET_MS);
+    run_for(QUIET_MS); /* the checks stop once it is up */
     CHECK_INT(fx.checks, checks_when_up);
-    CHECK_INT(fx.n_changes, 3);
     teardown();
 }
 
-static void test_lazy_query_results_do_not_count_while_it_is_checked(void)
+static void test_lazy_query_outcomes_do_not_count_while_it_is_checked(void)
 {
-    setup(BACKEND_SERVFAIL, RT_HEALTH_LAZY, 1, 3);
-    queries(1, false);
-    CHECK_INT(last_state(), 0);
-    queries(5, true); /* answered queries do not bring it back ... */
-    CHECK(wait_checks(2));
+    struct rt_lazy_config lazy = lazy_config();
+
+    setup_lazy(BACKEND_SERVFAIL, &lazy, 1, 3);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_changes(2));
+    queries(5, RT_QUERY_ANSWERED); /* answered queries do not bring it back ... */
+    CHECK(wait_checks(fx.checks + 2));
     CHECK(!rt_health_is_up(fx.health));
     fx.mode = BACKEND_ANSWERS;
     unsigned before = fx.checks;
     CHECK(wait_checks(before + 2));
-    queries(3, false); /* ... nor do timeouts undo the checks' count of successes */
+    queries(3, RT_QUERY_TIMED_OUT); /* ... nor do timeouts undo the checks' count of successes */
     CHECK(wait_changes(3));
     CHECK_INT(last_state(), 1);
     CHECK_INT(fx.checks - before, 3);
     teardown();
 }
 
-static void test_lazy_counts_timeouts_afresh_after_it_is_up_again(void)
+static void test_lazy_ring_is_cleared_when_it_is_healthy_again(void)
 {
-    setup(BACKEND_ANSWERS, RT_HEALTH_LAZY, 2, 1);
-    queries(2, false);
-    CHECK(wait_changes(3)); /* down, then up after one check */
-    CHECK_INT(last_state(), 1);
-    queries(1, false);
-    CHECK_INT(fx.n_changes, 3);
-    queries(1, false);
-    CHECK_INT(fx.n_changes, 4);
-    CHECK_INT(last_state(), 0);
+    struct rt_lazy_config lazy = lazy_ring(10, 5, 40);
+
+    setup_lazy(BACKEND_ANSWERS, &lazy, 1, 1);
+    queries(5, RT_QUERY_TIMED_OUT);
+    CHECK(wait_checks(1));
+    run_for(QUIET_MS); /* one success: healthy again */
+    CHECK_INT(fx.checks, 1);
+    /* Had the five timeouts stayed, one more would start the checks again. */
+    queries(1, RT_QUERY_TIMED_OUT);
+    queries(4, RT_QUERY_ANSWERED); /* 1 of 5: 20% */
+    run_for(QUIET_MS);
+    CHECK_INT(fx.checks, 1);
+    teardown();
+}
+
+static void test_lazy_reload_keeps_a_failed_backend_down_and_checked(void)
+{
+    struct rt_lazy_config lazy = lazy_config();
+    struct rt_backend_config cfg;
+
+    setup_lazy(BACKEND_SERVFAIL, &lazy, 1, 1);
+    queries(1, RT_QUERY_TIMED_OUT);
+    CHECK(wait_changes(2));
+    cfg = backend_config(RT_HEALTH_LAZY, 1, 1);
+    cfg.lazy = lazy;
+    cfg.lazy.threshold = 50;
+    rt_health_update(fx.health, &cfg);
+    CHECK(!rt_health_is_up(fx.health));
+    CHECK(wait_checks(fx.checks + 2));
+    CHECK_INT(fx.n_changes, 2);
     teardown();
 }
 
@@ -405,11 +612,20 @@ int main(void)
         UNIT(test_mode_up_is_up_at_once_and_never_checked),
         UNIT(test_mode_down_is_down_at_once_and_never_checked),
         UNIT(test_lazy_starts_up_and_is_not_checked_while_queries_are_answered),
-        UNIT(test_lazy_max_check_failures_timeouts_mark_it_down),
-        UNIT(test_lazy_down_backend_is_checked_until_rise_successes_mark_it_up),
-        UNIT(test_lazy_checks_stop_once_it_is_up_again),
-        UNIT(test_lazy_query_results_do_not_count_while_it_is_checked),
-        UNIT(test_lazy_counts_timeouts_afresh_after_it_is_up_again),
+        UNIT(test_lazy_checks_start_once_min_samples_are_in_and_the_share_reaches_threshold),
+        UNIT(test_lazy_share_below_threshold_starts_no_checks),
+        UNIT(test_lazy_oldest_outcome_leaves_a_full_ring),
+        UNIT(test_lazy_servfail_answers_are_failures_by_default),
+        UNIT(test_lazy_timeout_only_mode_ignores_servfail_answers),
+        UNIT(test_lazy_potential_failure_is_healthy_again_after_rise_successful_checks),
+        UNIT(test_lazy_max_check_failures_failed_checks_mark_it_down),
+        UNIT(test_lazy_failed_backend_is_checked_every_failed_interval),
+        UNIT(test_lazy_failed_interval_stays_without_backoff),
+        UNIT(test_lazy_backoff_doubles_the_failed_interval_up_to_its_cap),
+        UNIT(test_lazy_failed_backend_is_up_again_after_rise_successful_checks),
+        UNIT(test_lazy_query_outcomes_do_not_count_while_it_is_checked),
+        UNIT(test_lazy_ring_is_cleared_when_it_is_healthy_again),
+        UNIT(test_lazy_reload_keeps_a_failed_backend_down_and_checked),
     };
 
     if (sodium_init() < 0) {
