@@ -119,7 +119,7 @@ bool pk_cache_holds(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LE
 }
 
 const uint8_t *pk_cache_packet(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN],
-                               size_t *len)
+                               size_t *len, uint64_t *stored_ms)
 {
     const struct pk_cache_entry *e = pk_cache_find(c, key);
 
@@ -127,6 +127,9 @@ const uint8_t *pk_cache_packet(const struct pk_cache *c, const uint8_t key[PK_PA
         return NULL;
     }
     *len = e->len;
+    if (stored_ms != NULL) {
+        *stored_ms = e->stored_ms;
+    }
     return e->packet;
 }
 

@@ -103,10 +103,11 @@ enum pk_cache_state pk_cache_get(struct pk_cache *c, const uint8_t key[PK_PACKET
  * nothing and changes no order. Every such key was a valid key when it was first asked for. */
 bool pk_cache_holds(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN]);
 
-/* The packet cached for key, whatever its age (its length in *len), or NULL when there is
- * none; counts nothing and changes no order. Valid until the cache next changes. */
+/* The packet cached for key, whatever its age (its length in *len, and when it was stored or
+ * last confirmed in *stored_ms unless NULL), or NULL when there is none; counts nothing and
+ * changes no order. Valid until the cache next changes. */
 const uint8_t *pk_cache_packet(const struct pk_cache *c, const uint8_t key[PK_PACKET_KEY_LEN],
-                               size_t *len);
+                               size_t *len, uint64_t *stored_ms);
 
 /* Offers a verified packet (the caller checked its signature). Returns 1 when it is now the
  * cached one (new, newer or the same seen again), 0 when the cached one is newer, -EINVAL for

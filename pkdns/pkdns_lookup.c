@@ -27,6 +27,7 @@ struct pkdns_lookup_entry {
     struct pkdns_lookup_entry *queue_prev, *queue_next; /* in the queue, oldest first */
     size_t len;
     uint8_t packet[PK_PACKET_MAX]; /* the newest packet known: from the get, or the cache's */
+    uint64_t stored_ms;            /* when the cache stored or last confirmed that packet */
 };
 
 struct pkdns_lookup {
@@ -177,6 +178,8 @@ static void pkdns_lookup_answer(struct pkdns_lookup_entry *e, int status, const 
                                 size_t len)
 {
     struct pkdns_lookup_waiter *w;
+    uint64_t now_ms = pkdns_lookup_wall_ms();
+    uint64_t age_s = status == 0 && now_ms > e->stored_ms ? (now_ms - e->stored_ms) / 1000 : 0;
 
     while ((w = e->waiters) != NULL) {
         e->waiters = w->next;
@@ -185,7 +188,7 @@ static void pkdns_lookup_answer(struct pkdns_lookup_entry *e, int status, const 
         }
         w->entry = NULL;
         w->prev = w->next = NULL;
-        w->cb(w->user, status, packet, len);
+        w->cb(w->user, status, packet, len, age_s > UINT32_MAX ? UINT32_MAX : (uint32_t)age_s);
     }
 }
 
@@ -246,6 +249,7 @@ static void pkdns_lookup_on_value(struct pkdns_lookup_entry *e, const struct dht
     struct pk_cache *cache = e->owner->cfg.cache;
     const uint8_t *cached;
     size_t cached_len;
+    uint64_t now_ms = pkdns_lookup_wall_ms();
     int n, rc;
 
     if (item->k == NULL || item->sig == NULL || memcmp(item->k, e->key, PK_PACKET_KEY_LEN) != 0) {
@@ -258,14 +262,15 @@ static void pkdns_lookup_on_value(struct pkdns_lookup_entry *e, const struct dht
         return;
     }
     e->len = (size_t)n;
-    rc = pk_cache_put(cache, e->packet, e->len, pkdns_lookup_wall_ms());
+    e->stored_ms = now_ms;
+    rc = pk_cache_put(cache, e->packet, e->len, now_ms);
     if (rc < 0) {
         log_debug(PKDNS_LOOKUP_TAG, "packet refused by the cache: %s", strerror(-rc));
     } else {
         log_debug(PKDNS_LOOKUP_TAG, "packet with timestamp %lld found, %s", (long long)item->seq,
                   rc > 0 ? "cached" : "older than the cached one");
     }
-    cached = rc == 0 ? pk_cache_packet(cache, e->key, &cached_len) : NULL;
+    cached = rc == 0 ? pk_cache_packet(cache, e->key, &cached_len, &e->stored_ms) : NULL;
     if (cached != NULL) {
         memcpy(e->packet, cached, cached_len);
         e->len = cached_len;

@@ -26,9 +26,12 @@
  * once lost answers to the kernel and ended lookups with too few responses). */
 #define PKDNS_LOOKUP_RUNNING_MAX 16
 
-/* Outcome for a waiter: status 0 with the packet, -ENOENT (the key has no packet), or another
- * negative errno (the lookup failed). packet is valid during the call only. */
-typedef void (*pkdns_lookup_cb)(void *user, int status, const uint8_t *packet, size_t len);
+/* Outcome for a waiter: status 0 with the packet and the seconds since the cache stored or last
+ * confirmed it (0 unless the cache kept a newer packet than the DHT gave), -ENOENT (the key has
+ * no packet), or another negative errno (the lookup failed). packet is valid during the call
+ * only. */
+typedef void (*pkdns_lookup_cb)(void *user, int status, const uint8_t *packet, size_t len,
+                                uint32_t age_s);
 
 /* One query waiting for a key; owned by the caller, linked while it waits. */
 struct pkdns_lookup_waiter {

@@ -222,12 +222,13 @@ static void pkdns_query_feed(struct pkdns_query *qr, const uint8_t *packet, size
         qr, pk_answer_feed_cached(&qr->a, &s->packet, age_s, stale, s->answer, sizeof(s->answer)));
 }
 
-static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet, size_t len)
+static void pkdns_query_on_lookup(void *user, int status, const uint8_t *packet, size_t len,
+                                  uint32_t age_s)
 {
     struct pkdns_query *qr = user;
 
     if (status == 0) {
-        pkdns_query_feed(qr, packet, len, 0, false);
+        pkdns_query_feed(qr, packet, len, age_s, false);
     } else if (status == -ENOENT) {
         pkdns_query_feed(qr, NULL, 0, 0, false);
     } else {

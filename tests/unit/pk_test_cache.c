@@ -237,16 +237,18 @@ static void test_cache_packet_shows_the_cached_packet_and_counts_nothing(void)
     struct pk_cache_stats st;
     const uint8_t *got;
     size_t got_len = 0;
+    uint64_t stored_ms = 0;
 
     setup();
     start();
-    CHECK(pk_cache_packet(cache, key_of(1), &got_len) == NULL);
+    CHECK(pk_cache_packet(cache, key_of(1), &got_len, NULL) == NULL);
     pk_cache_put_not_found(cache, key_of(1), T0_MS);
-    CHECK(pk_cache_packet(cache, key_of(1), &got_len) == NULL);
+    CHECK(pk_cache_packet(cache, key_of(1), &got_len, NULL) == NULL);
     CHECK_INT(pk_cache_put(cache, fresh, fresh_len, T0_MS), 1);
-    CHECK_INT(pk_cache_put(cache, old, old_len, T0_MS), 0);
-    got = pk_cache_packet(cache, key_of(1), &got_len);
+    CHECK_INT(pk_cache_put(cache, old, old_len, T0_MS + 5000), 0);
+    got = pk_cache_packet(cache, key_of(1), &got_len, &stored_ms);
     CHECK(got != NULL);
+    CHECK_INT(stored_ms, T0_MS); /* an older packet confirms nothing */
     CHECK_INT(got_len, fresh_len);
     CHECK_MEM(got, fresh, fresh_len);
     pk_cache_stats(cache, &st);

@@ -138,15 +138,17 @@ struct query {
     int status;
     uint8_t packet[PK_PACKET_MAX];
     size_t len;
+    uint32_t age_s;
 };
 
-static void query_cb(void *user, int status, const uint8_t *packet, size_t len)
+static void query_cb(void *user, int status, const uint8_t *packet, size_t len, uint32_t age_s)
 {
     struct query *q = user;
 
     CHECK(!q->called);
     q->called = true;
     q->status = status;
+    q->age_s = age_s;
     if (status == 0) {
         memcpy(q->packet, packet, len);
         q->len = len;
@@ -192,6 +194,7 @@ static void test_lookup_hands_waiters_the_packet_found_and_caches_it(void)
     CHECK_INT(q.status, 0);
     CHECK_INT(q.len, len);
     CHECK_MEM(q.packet, packet, len);
+    CHECK(q.age_s <= 1); /* just found: its TTLs are whole */
     CHECK_INT(pk_cache_get(cache, packet, pkdns_lookup_wall_ms(), &hit), PK_CACHE_FRESH);
     CHECK_MEM(hit.packet, packet, len);
     teardown();
@@ -204,15 +207,17 @@ static void test_lookup_hands_waiters_the_cached_packet_when_it_is_newer(void)
     size_t newer_len = make_packet(1, now_us() - 1000000, 2, newer);
     struct query q;
 
-    /* The DHT still has the older packet; the cache learnt the newer one meanwhile. */
+    /* The DHT still has the older packet; the cache learnt the newer one 30 s ago. */
     setup(0);
     publish(older, older_len);
-    CHECK_INT(pk_cache_put(cache, newer, newer_len, pkdns_lookup_wall_ms()), 1);
+    CHECK_INT(pk_cache_put(cache, newer, newer_len, pkdns_lookup_wall_ms() - 30000), 1);
     CHECK_INT(ask(&q, older), 0);
     CHECK(dht_sim_run_until(sim, query_called, &q, MINUTE_MS));
     CHECK_INT(q.status, 0);
     CHECK_INT(q.len, newer_len);
     CHECK_MEM(q.packet, newer, newer_len);
+    /* Its age goes with it, so that its TTLs are counted down as a cache hit's would be. */
+    CHECK(q.age_s >= 30 && q.age_s <= 32);
     teardown();
 }
 
