@@ -10,6 +10,7 @@
 #include "dns_name.h"
 #include "rt_ini.h"
 #include "rt_lua.h"
+#include "rt_regex.h"
 
 /* dnsdist's default ACL (dnsdist 1.8 documentation, "Access Control"). */
 static const char *const rt_config_default_acl[] = {
@@ -137,10 +138,25 @@ int rt_config_pool(struct rt_config *cfg, struct conf_ctx *ctx, const char *name
 static void rt_config_check_regex(const struct rt_config *cfg, struct conf_ctx *ctx,
                                   const struct rt_match_config *m)
 {
+    const char *text = rt_config_text(cfg, m->text);
+    uint64_t nodes = rt_regex_nodes(text);
     regex_t re;
     char msg[128];
-    int rc = regcomp(&re, rt_config_text(cfg, m->text), REG_EXTENDED | REG_ICASE | REG_NOSUB);
+    int rc;
 
+    if (nodes == UINT64_MAX) {
+        conf_error(ctx, "regex '%s': groups nested deeper than %d", text, RT_REGEX_DEPTH_MAX);
+        return;
+    }
+    if (nodes > RT_REGEX_NODES_MAX) {
+        conf_error(ctx,
+                   "regex '%s': too costly to compile, its repetitions would expand to more "
+                   "than %d nodes (each count of a repetition copies what it repeats, and "
+                   "nested repetitions multiply)",
+                   text, RT_REGEX_NODES_MAX);
+        return;
+    }
+    rc = regcomp(&re, text, REG_EXTENDED | REG_ICASE | REG_NOSUB);
     if (rc != 0) {
         regerror(rc, &re, msg, sizeof(msg));
         conf_error(ctx, "regex '%s': %s", rt_config_text(cfg, m->text), msg);

@@ -8,6 +8,7 @@
 
 #include "dns_name.h"
 #include "pkarr_name.h"
+#include "rt_regex.h"
 
 struct rt_rules_match {
     enum rt_match_kind kind;
@@ -86,7 +87,11 @@ static int rt_rules_compile(const struct rt_config *cfg, const struct rt_match_c
     m->n_qtypes = mc->n_qtypes;
     switch (mc->kind) {
     case RT_MATCH_REGEX:
-        /* As dnsdist's RegexRule: POSIX extended, case-insensitive, unanchored. */
+        /* As dnsdist's RegexRule: POSIX extended, case-insensitive, unanchored. The
+         * configuration's check refused the patterns too costly to compile. */
+        if (rt_regex_nodes(text) > RT_REGEX_NODES_MAX) {
+            return -E2BIG;
+        }
         if (regcomp(&m->regex, text, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
             return -EINVAL;
         }
